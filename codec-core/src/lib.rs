@@ -1,0 +1,8 @@
+//! walloc-core: the parts of the walloc codec that every front end shares.
+//!
+//! Everything here works from bytes in memory: no file system, no threads, so the same
+//! code runs in the CLI, in training and in the browser (wasm32-unknown-unknown).
+
+pub mod container;
+pub mod entropy;
+pub mod wpt;
