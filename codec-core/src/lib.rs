@@ -3,6 +3,14 @@
 //! Everything here works from bytes in memory: no file system, no threads, so the same
 //! code runs in the CLI, in training and in the browser (wasm32-unknown-unknown).
 
+extern crate alloc;
+
+pub mod bottleneck;
+pub mod codec;
+pub mod config;
 pub mod container;
+pub mod density;
 pub mod entropy;
+pub mod nets;
+pub mod signal;
 pub mod wpt;

@@ -1,1 +1,183 @@
-fn main() {}
+//! `walloc-train`: turns a folder of images or WAV files into a walloc codec.
+
+mod data;
+mod rng;
+mod trainer;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use walloc_core::config::{CodecConfig, ModalityKind, PRESETS};
+
+use crate::trainer::{RunSettings, Trainer};
+
+#[derive(Parser)]
+#[command(name = "walloc-train", version, about = "Train a walloc codec on your own images or audio")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an image codec on a folder of images.
+    Image(TrainArgs),
+    /// Train an audio codec on a folder of WAV files.
+    Audio(TrainArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// Pure-Rust CPU backend.
+    Flex,
+    /// GPU through wgpu (Vulkan, Metal, DX12); needs a build with `--features wgpu`.
+    Wgpu,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Folder of training files.
+    #[arg(long)]
+    data: PathBuf,
+    /// Folder of validation files (whole files, real rounding).
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// A named configuration.
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
+    /// A configuration file (JSON, as written in a run folder).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run folder: checkpoints, metrics.jsonl.
+    #[arg(long)]
+    out: PathBuf,
+    /// Total optimisation steps.
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Crop side in pixels (images) or crop length in frames (audio).
+    #[arg(long)]
+    crop: Option<usize>,
+    /// Rate weight: loss = MSE + λ·bits per pixel (or per sample). 0 trains for quality
+    /// alone, as the reference does.
+    #[arg(long, default_value_t = 0.01)]
+    lambda: f32,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Warm-up steps before the cosine decay.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// Validate and checkpoint every N steps.
+    #[arg(long, default_value_t = 200)]
+    valid_every: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// Continue the run in --out exactly where its last checkpoint left it.
+    #[arg(long)]
+    resume: bool,
+    /// Start from the weights of an exported model file (warm start).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Image(a) => train(ModalityKind::Image, a),
+        Command::Audio(a) => train(ModalityKind::Audio, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("walloc-train: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn device(backend: Backend) -> Result<Device, String> {
+    match backend {
+        Backend::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        Backend::Wgpu => Err("this walloc-train was built without wgpu: rebuild with `cargo build --release -p walloc-train --features wgpu`".into()),
+    }
+}
+
+fn load_config(modality: ModalityKind, a: &TrainArgs) -> Result<CodecConfig, String> {
+    let config = match (&a.preset, &a.config) {
+        (Some(name), _) => CodecConfig::preset(name).ok_or_else(|| {
+            format!("unknown preset {name:?}; presets: {}", PRESETS.join(", "))
+        })?,
+        (None, Some(path)) => {
+            let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        (None, None) if a.resume => CodecConfig::preset("tiny").expect("tiny preset"),
+        (None, None) => return Err("give --preset NAME or --config FILE".into()),
+    };
+    config.validate()?;
+    if config.modality != modality {
+        return Err(format!(
+            "configuration {:?} is for {:?}, not {:?}",
+            config.name, config.modality, modality
+        ));
+    }
+    Ok(config)
+}
+
+fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
+    let config = load_config(modality, &a)?;
+    let device = device(a.backend)?;
+    let crop = a.crop.unwrap_or(match modality {
+        ModalityKind::Image => 128,
+        ModalityKind::Audio => 32768,
+    });
+    let settings = RunSettings {
+        steps: a.steps,
+        batch: a.batch,
+        crop,
+        lambda: a.lambda,
+        lr: a.lr,
+        warmup: a.warmup,
+        valid_every: a.valid_every.max(1),
+        seed: a.seed,
+        data: a.data.clone(),
+        valid: a.valid.clone(),
+    };
+    if a.init.is_some() {
+        return Err("--init needs an exported model file; export is not built yet".into());
+    }
+    let mut trainer = Trainer::open(config, settings, &a.out, device, a.resume, None)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    }
+    if !a.quiet {
+        eprintln!(
+            "training {} ({}) from step {} to {}: batch {}, crop {}, λ {}",
+            trainer.config.name,
+            a.out.display(),
+            trainer.step(),
+            trainer.settings.steps,
+            trainer.settings.batch,
+            trainer.settings.crop,
+            trainer.settings.lambda
+        );
+    }
+    trainer.run(stop, a.quiet)
+}

@@ -1,0 +1,117 @@
+//! The learned codec as one Burn module: packet transform → encoder → companding →
+//! (noise | rounding) → entropy model, and back through the decoder and the inverse
+//! transform. Signals are `[B, C, H, W]` for images and `[B, C, N]` for audio, in the
+//! normalised range the pipelines produce (images in [−½, ½]).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use crate::bottleneck::Companding;
+use crate::config::{CodecConfig, ModalityKind};
+use crate::density::FactorizedDensity;
+use crate::nets::{Decoder, Encoder, PostFilter};
+use crate::wpt;
+
+#[derive(Module, Debug)]
+pub struct Codec {
+    pub encoder: Encoder,
+    pub density: FactorizedDensity,
+    pub decoder: Decoder,
+    pub postfilter: Option<PostFilter>,
+}
+
+/// What one training forward pass gives the loss.
+pub struct TrainOutput<const D: usize> {
+    /// The reconstruction, same shape as the input.
+    pub reconstruction: Tensor<D>,
+    /// Total information content of the noisy latent, in bits (a one-element tensor).
+    pub bits: Tensor<1>,
+}
+
+impl Codec {
+    pub fn new(config: &CodecConfig, device: &Device) -> Self {
+        let postfilter = (config.modality == ModalityKind::Audio && config.postfilter_taps > 0)
+            .then(|| PostFilter::new(config.channels, config.postfilter_taps, device));
+        Self {
+            encoder: Encoder::new(config, device),
+            density: FactorizedDensity::new(config.latent_dim, &config.density_filters, device),
+            decoder: Decoder::new(config, device),
+            postfilter,
+        }
+    }
+
+    /// Image `[B, C, H, W]` (H, W multiples of 2^J) → pre-companding latent `[B, L, h, w]`.
+    pub fn analyse_image(&self, image: Tensor<4>, levels: usize) -> Tensor<4> {
+        self.encoder.forward(wpt::wpt2d(image, levels))
+    }
+
+    /// Audio `[B, C, N]` → pre-companding latent `[B, L, 1, n]`.
+    pub fn analyse_audio(&self, audio: Tensor<3>, levels: usize) -> Tensor<4> {
+        let packets = wpt::wpt1d(audio, levels);
+        let [b, c, n] = packets.dims();
+        self.encoder.forward(packets.reshape([b, c, 1, n]))
+    }
+
+    /// Companded latent (rounded or noisy) → image `[B, C, H, W]`.
+    pub fn synthesise_image(&self, y: Tensor<4>, config: &CodecConfig) -> Tensor<4> {
+        let z = Companding::new(config.latent_bits).inverse(y);
+        wpt::iwpt2d(self.decoder.forward(z), config.levels)
+    }
+
+    /// Companded latent `[B, L, 1, n]` → audio `[B, C, N]`.
+    pub fn synthesise_audio(&self, y: Tensor<4>, config: &CodecConfig) -> Tensor<3> {
+        let z = Companding::new(config.latent_bits).inverse(y);
+        let packets = self.decoder.forward(z);
+        let [b, c, _, n] = packets.dims();
+        let audio = wpt::iwpt1d(packets.reshape([b, c, n]), config.levels);
+        match &self.postfilter {
+            Some(f) => f.forward(audio),
+            None => audio,
+        }
+    }
+
+    /// Training pass for images: `noise` is U(−½, ½) of the latent's shape, supplied by the
+    /// caller so that the trainer owns every random number (exact resume).
+    pub fn train_image(
+        &self,
+        image: Tensor<4>,
+        noise: Tensor<4>,
+        config: &CodecConfig,
+    ) -> TrainOutput<4> {
+        let z = self.analyse_image(image, config.levels);
+        let y = Companding::new(config.latent_bits).forward(z) + noise;
+        TrainOutput {
+            bits: self.density.bits(y.clone()),
+            reconstruction: self.synthesise_image(y, config),
+        }
+    }
+
+    /// Training pass for audio, as [`Codec::train_image`].
+    pub fn train_audio(
+        &self,
+        audio: Tensor<3>,
+        noise: Tensor<4>,
+        config: &CodecConfig,
+    ) -> TrainOutput<3> {
+        let z = self.analyse_audio(audio, config.levels);
+        let y = Companding::new(config.latent_bits).forward(z) + noise;
+        TrainOutput {
+            bits: self.density.bits(y.clone()),
+            reconstruction: self.synthesise_audio(y, config),
+        }
+    }
+
+    /// The latent shape `[L, h, w]` for an input of `dims` (after padding).
+    pub fn latent_dims(config: &CodecConfig, height: usize, width: usize) -> [usize; 3] {
+        let s = config.stride();
+        match config.modality {
+            ModalityKind::Image => [config.latent_dim, height / s, width / s],
+            ModalityKind::Audio => [config.latent_dim, 1, width / s],
+        }
+    }
+}
+
+/// Rounds companded values to integer symbols (inference).
+pub fn quantize(y: Tensor<4>) -> Tensor<4> {
+    y.round()
+}

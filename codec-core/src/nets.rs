@@ -1,0 +1,306 @@
+//! The networks: the encoder projection and the image and audio decoders.
+//!
+//! Everything runs at latent resolution on `[batch, channels, height, width]` tensors;
+//! audio uses height 1, so one set of layers serves both modalities. Up- and downsampling
+//! is the wavelet packet transform's job, outside these modules.
+
+use alloc::vec::Vec;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, Initializer, PaddingConfig2d};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Tensor};
+
+use crate::config::{CodecConfig, ModalityKind};
+
+fn conv(cin: usize, cout: usize, kernel: [usize; 2], dilation: usize, device: &Device) -> Conv2d {
+    let pad = |k: usize| dilation * (k - 1) / 2;
+    Conv2dConfig::new([cin, cout], kernel)
+        .with_dilation([dilation, dilation])
+        .with_padding(PaddingConfig2d::Explicit(
+            pad(kernel[0]),
+            pad(kernel[1]),
+            pad(kernel[0]),
+            pad(kernel[1]),
+        ))
+        .init(device)
+}
+
+/// A conv whose weights start small, so a residual branch starts close to identity: the
+/// shipped decoders have no normalisation to keep deep stacks stable early in training.
+fn residual_out_conv(
+    cin: usize,
+    cout: usize,
+    kernel: [usize; 2],
+    dilation: usize,
+    device: &Device,
+) -> Conv2d {
+    let mut c = conv(cin, cout, kernel, dilation, device);
+    // Detached, so the parameter is a leaf of its own and not the output of an op.
+    c.weight = Param::from_tensor(c.weight.val().detach().mul_scalar(0.1).detach());
+    c
+}
+
+/// Image convolutions are 3×3; audio ones run along time only (1×k).
+fn kernel(modality: ModalityKind, k: usize) -> [usize; 2] {
+    match modality {
+        ModalityKind::Image => [k, k],
+        ModalityKind::Audio => [1, k],
+    }
+}
+
+/// 1×1 convolutions from packet channels to latent channels, optionally with hidden
+/// layers (the reference's `lightweight_encode=False`).
+#[derive(Module, Debug)]
+pub struct Encoder {
+    hidden: Vec<Conv2d>,
+    project: Conv2d,
+}
+
+impl Encoder {
+    pub fn new(config: &CodecConfig, device: &Device) -> Self {
+        let mut width = config.packet_channels();
+        let hidden = (0..config.encoder_hidden_layers)
+            .map(|_| {
+                let c = conv(width, config.encoder_hidden_width, [1, 1], 1, device);
+                width = config.encoder_hidden_width;
+                c
+            })
+            .collect();
+        let project = conv(width, config.latent_dim, [1, 1], 1, device);
+        Self { hidden, project }
+    }
+
+    pub fn forward(&self, packets: Tensor<4>) -> Tensor<4> {
+        let x = self
+            .hidden
+            .iter()
+            .fold(packets, |x, layer| silu(layer.forward(x)));
+        self.project.forward(x)
+    }
+}
+
+/// Optional GroupNorm followed by SiLU.
+#[derive(Module, Debug)]
+struct NormAct {
+    norm: Option<GroupNorm>,
+}
+
+impl NormAct {
+    fn new(config: &CodecConfig, channels: usize, device: &Device) -> Self {
+        let norm = config
+            .group_norm
+            .then(|| GroupNormConfig::new(32, channels).init(device));
+        Self { norm }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.norm {
+            Some(n) => silu(n.forward(x)),
+            None => silu(x),
+        }
+    }
+}
+
+/// (norm, SiLU, 3×3 conv) twice, plus the skip.
+#[derive(Module, Debug)]
+struct ResBlock {
+    act1: NormAct,
+    conv1: Conv2d,
+    act2: NormAct,
+    conv2: Conv2d,
+}
+
+impl ResBlock {
+    fn new(config: &CodecConfig, device: &Device) -> Self {
+        let w = config.decoder_width;
+        let k = kernel(config.modality, 3);
+        Self {
+            act1: NormAct::new(config, w, device),
+            conv1: conv(w, w, k, 1, device),
+            act2: NormAct::new(config, w, device),
+            conv2: residual_out_conv(w, w, k, 1, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.conv1.forward(self.act1.forward(x.clone()));
+        let h = self.conv2.forward(self.act2.forward(h));
+        x + h
+    }
+}
+
+/// One global self-attention block over all latent positions (the reference's mid-block).
+#[derive(Module, Debug)]
+struct Attention {
+    norm: GroupNorm,
+    q: Conv2d,
+    k: Conv2d,
+    v: Conv2d,
+    out: Conv2d,
+}
+
+impl Attention {
+    fn new(width: usize, device: &Device) -> Self {
+        Self {
+            norm: GroupNormConfig::new(32, width).init(device),
+            q: conv(width, width, [1, 1], 1, device),
+            k: conv(width, width, [1, 1], 1, device),
+            v: conv(width, width, [1, 1], 1, device),
+            out: residual_out_conv(width, width, [1, 1], 1, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let n = self.norm.forward(x.clone());
+        let q = self.q.forward(n.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
+        let k = self.k.forward(n.clone()).reshape([b, c, h * w]);
+        let v = self.v.forward(n).reshape([b, c, h * w]).swap_dims(1, 2);
+        let weights = softmax(q.matmul(k).div_scalar((c as f32).sqrt()), 2);
+        let attended = weights.matmul(v).swap_dims(1, 2).reshape([b, c, h, w]);
+        x + self.out.forward(attended)
+    }
+}
+
+/// Snake activation x + sin²(αx)/α with a learned α per channel (audio decoders).
+#[derive(Module, Debug)]
+struct Snake {
+    alpha: Param<Tensor<4>>,
+}
+
+impl Snake {
+    fn new(channels: usize, device: &Device) -> Self {
+        Self {
+            alpha: Initializer::Ones.init([1, channels, 1, 1], device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let alpha = self.alpha.val();
+        let s = x.clone().mul(alpha.clone()).sin();
+        x + s.clone().mul(s).div(alpha.add_scalar(1e-9))
+    }
+}
+
+/// Snake, dilated 1×7 conv, Snake, 1×1 conv, plus the skip (DAC/Oobleck style).
+#[derive(Module, Debug)]
+struct ResidualUnit {
+    act1: Snake,
+    conv1: Conv2d,
+    act2: Snake,
+    conv2: Conv2d,
+}
+
+impl ResidualUnit {
+    fn new(width: usize, dilation: usize, device: &Device) -> Self {
+        Self {
+            act1: Snake::new(width, device),
+            conv1: conv(width, width, [1, 7], dilation, device),
+            act2: Snake::new(width, device),
+            conv2: residual_out_conv(width, width, [1, 1], 1, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = self.conv1.forward(self.act1.forward(x.clone()));
+        x + self.conv2.forward(self.act2.forward(h))
+    }
+}
+
+/// Decoder body: conv_in → blocks → activation → conv_out to packet channels.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    conv_in: Conv2d,
+    blocks: Vec<ResBlock>,
+    attention: Option<Attention>,
+    units: Vec<ResidualUnit>,
+    act_out: NormAct,
+    snake_out: Option<Snake>,
+    conv_out: Conv2d,
+}
+
+impl Decoder {
+    pub fn new(config: &CodecConfig, device: &Device) -> Self {
+        let w = config.decoder_width;
+        let m = config.modality;
+        let audio = m == ModalityKind::Audio;
+        let (blocks, units) = if audio {
+            let units = (0..config.decoder_blocks)
+                .flat_map(|_| config.audio_dilations.iter())
+                .map(|&d| ResidualUnit::new(w, d, device))
+                .collect();
+            (Vec::new(), units)
+        } else {
+            let blocks = (0..config.decoder_blocks)
+                .map(|_| ResBlock::new(config, device))
+                .collect();
+            (blocks, Vec::new())
+        };
+        Self {
+            conv_in: conv(config.latent_dim, w, kernel(m, if audio { 7 } else { 3 }), 1, device),
+            blocks,
+            attention: config.attention.then(|| Attention::new(w, device)),
+            units,
+            act_out: NormAct::new(config, w, device),
+            snake_out: audio.then(|| Snake::new(w, device)),
+            conv_out: conv(w, config.packet_channels(), kernel(m, 3), 1, device),
+        }
+    }
+
+    /// Latent `[B, latent_dim, h, w]` → packets `[B, packet_channels, h, w]`.
+    pub fn forward(&self, latent: Tensor<4>) -> Tensor<4> {
+        let mut x = self.conv_in.forward(latent);
+        let half = self.blocks.len() / 2;
+        for (i, block) in self.blocks.iter().enumerate() {
+            if i == half {
+                if let Some(a) = &self.attention {
+                    x = a.forward(x);
+                }
+            }
+            x = block.forward(x);
+        }
+        for unit in &self.units {
+            x = unit.forward(x);
+        }
+        let x = match &self.snake_out {
+            Some(s) => s.forward(x),
+            None => self.act_out.forward(x),
+        };
+        self.conv_out.forward(x)
+    }
+}
+
+/// A time-domain FIR filter, channels → channels, applied after the inverse transform
+/// (the reference's 129-tap post-filter). Starts as the identity.
+#[derive(Module, Debug)]
+pub struct PostFilter {
+    conv: Conv2d,
+}
+
+impl PostFilter {
+    pub fn new(channels: usize, taps: usize, device: &Device) -> Self {
+        let mut conv = Conv2dConfig::new([channels, channels], [1, taps])
+            .with_padding(PaddingConfig2d::Explicit(0, taps / 2, 0, taps / 2))
+            .with_bias(false)
+            .with_initializer(Initializer::Zeros)
+            .init(device);
+        // Identity: a unit tap in the middle of each channel's own filter.
+        let mut w = alloc::vec![0.0f32; channels * channels * taps];
+        for c in 0..channels {
+            w[(c * channels + c) * taps + taps / 2] = 1.0;
+        }
+        let shape = [channels, channels, 1, taps];
+        conv.weight = Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(w, shape),
+            device,
+        ));
+        Self { conv }
+    }
+
+    /// `[B, C, N]` → `[B, C, N]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, c, n] = x.dims();
+        self.conv.forward(x.reshape([b, c, 1, n])).reshape([b, c, n])
+    }
+}
