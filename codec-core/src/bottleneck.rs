@@ -47,13 +47,7 @@ impl Companding {
 /// `erf` but no `erfinv`; this keeps the decoder differentiable for training.
 pub fn erfinv<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     // w = −ln((1 − x)(1 + x))
-    let w = x
-        .clone()
-        .mul(x.clone())
-        .neg()
-        .add_scalar(1.0)
-        .log()
-        .neg();
+    let w = x.clone().mul(x.clone()).neg().add_scalar(1.0).log().neg();
     let central = horner(
         w.clone().sub_scalar(2.5),
         &[

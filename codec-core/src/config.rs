@@ -103,7 +103,8 @@ impl CodecConfig {
         if self.group_norm && self.decoder_width % 32 != 0 {
             return fail("group_norm needs a decoder width divisible by 32");
         }
-        if self.postfilter_taps > 1025 || (self.postfilter_taps > 0 && self.postfilter_taps % 2 == 0)
+        if self.postfilter_taps > 1025
+            || (self.postfilter_taps > 0 && self.postfilter_taps % 2 == 0)
         {
             return fail("postfilter_taps must be odd and at most 1025");
         }
@@ -117,11 +118,27 @@ impl CodecConfig {
     /// A named preset (see [`PRESETS`]).
     pub fn preset(name: &str) -> Option<Self> {
         let image = |latent, width, blocks| {
-            CodecConfig::new(name.into(), ModalityKind::Image, 3, 3, latent, width, blocks)
+            CodecConfig::new(
+                name.into(),
+                ModalityKind::Image,
+                3,
+                3,
+                latent,
+                width,
+                blocks,
+            )
         };
         let audio = |latent, width, blocks| {
-            CodecConfig::new(name.into(), ModalityKind::Audio, 2, 8, latent, width, blocks)
-                .with_audio_dilations(alloc::vec![1, 3, 9])
+            CodecConfig::new(
+                name.into(),
+                ModalityKind::Audio,
+                2,
+                8,
+                latent,
+                width,
+                blocks,
+            )
+            .with_audio_dilations(alloc::vec![1, 3, 9])
         };
         Some(match name {
             // The paper's configurations (Jacobellis & Yadwadkar 2025).
@@ -176,7 +193,10 @@ mod tests {
     #[test]
     fn reference_presets_have_the_papers_shapes() {
         let c = CodecConfig::preset("rgb-16x").unwrap();
-        assert_eq!((c.packet_channels(), c.latent_dim, c.max_symbol()), (192, 12, 127));
+        assert_eq!(
+            (c.packet_channels(), c.latent_dim, c.max_symbol()),
+            (192, 12, 127)
+        );
         // 192 packet channels to 12: 16× fewer values (before entropy coding).
         let c = CodecConfig::preset("stereo-20x").unwrap();
         assert_eq!((c.packet_channels(), c.latent_dim), (512, 27));

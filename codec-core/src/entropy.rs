@@ -1,0 +1,344 @@
+//! Entropy coding of integer latents: per-channel integer frequency tables and a range
+//! coder (constriction's `RangeEncoder<u32, u64>`).
+//!
+//! Everything here is integer arithmetic once the tables exist, so the same symbols give
+//! the same bytes on every platform (x86-64 and wasm alike): this is what the golden
+//! bitstream test pins down.
+//!
+//! Layout: the symbols of a latent `[channels, values_per_channel]` are coded channel by
+//! channel, each channel with its own table, into one stream of little-endian 32-bit
+//! words.
+
+use alloc::vec::Vec;
+
+use constriction::stream::model::ContiguousCategoricalEntropyModel;
+use constriction::stream::queue::{RangeDecoder, RangeEncoder};
+use constriction::stream::{Decode, Encode};
+
+/// Bits of precision of the integer frequencies: every table sums to `1 << CDF_PRECISION`.
+pub const CDF_PRECISION: usize = 16;
+const TOTAL: u32 = 1 << CDF_PRECISION;
+
+type CoderModel = ContiguousCategoricalEntropyModel<u32, Vec<u32>, CDF_PRECISION>;
+
+/// Why a table could not be built or a stream could not be coded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntropyError {
+    #[error("symbol {symbol} in channel {channel} lies outside the table's range {min}..={max}")]
+    SymbolOutOfRange {
+        channel: usize,
+        symbol: i32,
+        min: i32,
+        max: i32,
+    },
+    #[error("invalid symbol table: {0}")]
+    BadTable(&'static str),
+    #[error("{symbols} symbols do not fill {channels} channels of {per_channel} values")]
+    ShapeMismatch {
+        symbols: usize,
+        channels: usize,
+        per_channel: usize,
+    },
+    #[error("the compressed payload is corrupt ({0})")]
+    CorruptPayload(&'static str),
+}
+
+/// The integer distribution of one latent channel over the contiguous alphabet
+/// `min_symbol..=max_symbol`. Every symbol has a nonzero frequency, so any value the
+/// companding can produce is codable.
+#[derive(Debug, Clone)]
+pub struct SymbolTable {
+    min: i32,
+    freqs: Vec<u32>,
+    model: CoderModel,
+}
+
+// The coder model is derived from the frequencies, so they alone decide equality.
+impl PartialEq for SymbolTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.min == other.min && self.freqs == other.freqs
+    }
+}
+
+impl Eq for SymbolTable {}
+
+impl SymbolTable {
+    /// A table from integer frequencies (as stored in model files): each at least 1, summing
+    /// to exactly `1 << CDF_PRECISION`.
+    pub fn from_frequencies(min_symbol: i32, freqs: Vec<u32>) -> Result<Self, EntropyError> {
+        if freqs.is_empty() {
+            return Err(EntropyError::BadTable("empty alphabet"));
+        }
+        if freqs.len() > TOTAL as usize {
+            return Err(EntropyError::BadTable(
+                "more symbols than the precision can hold",
+            ));
+        }
+        if min_symbol.checked_add(freqs.len() as i32 - 1).is_none() {
+            return Err(EntropyError::BadTable("alphabet overflows i32"));
+        }
+        if freqs.contains(&0) {
+            return Err(EntropyError::BadTable("a symbol has zero frequency"));
+        }
+        if freqs.iter().map(|&f| u64::from(f)).sum::<u64>() != u64::from(TOTAL) {
+            return Err(EntropyError::BadTable("frequencies do not sum to 2^16"));
+        }
+        // One symbol with all the mass has probability 2^16, which does not fit the coder's
+        // nonzero 16-bit probabilities: such a channel carries no information anyway, but
+        // the coder cannot express it. Export never produces it (alphabets have 2^b + 1
+        // symbols).
+        if freqs.len() == 1 {
+            return Err(EntropyError::BadTable(
+                "a single-symbol alphabet cannot be range coded",
+            ));
+        }
+        let model = CoderModel::from_nonzero_fixed_point_probabilities(&freqs, false)
+            .map_err(|()| EntropyError::BadTable("rejected by the coder"))?;
+        Ok(Self {
+            min: min_symbol,
+            freqs,
+            model,
+        })
+    }
+
+    /// A table from float probabilities over `min_symbol..`, quantised deterministically:
+    /// each symbol gets 1 plus its share of the remaining mass rounded down, and what is
+    /// left goes one unit at a time to the largest fractional parts (ties to the lower
+    /// symbol).
+    pub fn from_probabilities(
+        min_symbol: i32,
+        probabilities: &[f64],
+    ) -> Result<Self, EntropyError> {
+        let k = probabilities.len();
+        if k < 2 || k > TOTAL as usize {
+            return Err(EntropyError::BadTable("alphabet size must be in 2..=2^16"));
+        }
+        if probabilities.iter().any(|p| !p.is_finite() || *p < 0.0) {
+            return Err(EntropyError::BadTable(
+                "probabilities must be finite and non-negative",
+            ));
+        }
+        let sum: f64 = probabilities.iter().sum();
+        let budget = f64::from(TOTAL - k as u32);
+        let shares: Vec<f64> = if sum > 0.0 {
+            probabilities.iter().map(|p| p / sum * budget).collect()
+        } else {
+            alloc::vec![budget / k as f64; k]
+        };
+        let mut freqs: Vec<u32> = shares.iter().map(|s| 1 + s.floor() as u32).collect();
+        let assigned: u32 = freqs.iter().sum();
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&a, &b| {
+            let (fa, fb) = (shares[a] - shares[a].floor(), shares[b] - shares[b].floor());
+            fb.total_cmp(&fa).then(a.cmp(&b))
+        });
+        let left = TOTAL.saturating_sub(assigned) as usize;
+        for &i in order.iter().cycle().take(left) {
+            freqs[i] += 1;
+        }
+        Self::from_frequencies(min_symbol, freqs)
+    }
+
+    pub fn min_symbol(&self) -> i32 {
+        self.min
+    }
+
+    pub fn max_symbol(&self) -> i32 {
+        self.min + self.freqs.len() as i32 - 1
+    }
+
+    /// The integer frequencies, one per symbol from `min_symbol`.
+    pub fn frequencies(&self) -> &[u32] {
+        &self.freqs
+    }
+
+    pub fn len(&self) -> usize {
+        self.freqs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.freqs.is_empty()
+    }
+
+    /// Information content of `symbol` under this table, in bits (`None` outside the
+    /// alphabet).
+    pub fn bits(&self, symbol: i32) -> Option<f64> {
+        let index = symbol.checked_sub(self.min)?;
+        let f = *self.freqs.get(usize::try_from(index).ok()?)?;
+        Some(CDF_PRECISION as f64 - f64::from(f).log2())
+    }
+
+    fn index(&self, channel: usize, symbol: i32) -> Result<usize, EntropyError> {
+        let index = i64::from(symbol) - i64::from(self.min);
+        if index < 0 || index >= self.freqs.len() as i64 {
+            return Err(EntropyError::SymbolOutOfRange {
+                channel,
+                symbol,
+                min: self.min,
+                max: self.max_symbol(),
+            });
+        }
+        Ok(index as usize)
+    }
+}
+
+fn check_shape(
+    symbols: usize,
+    tables: &[SymbolTable],
+    per_channel: usize,
+) -> Result<(), EntropyError> {
+    if tables.len().checked_mul(per_channel) != Some(symbols) {
+        return Err(EntropyError::ShapeMismatch {
+            symbols,
+            channels: tables.len(),
+            per_channel,
+        });
+    }
+    Ok(())
+}
+
+/// Range codes `symbols`, laid out as `[tables.len(), values_per_channel]`, channel `c`
+/// with `tables[c]`.
+pub fn encode(
+    symbols: &[i32],
+    tables: &[SymbolTable],
+    values_per_channel: usize,
+) -> Result<Vec<u8>, EntropyError> {
+    check_shape(symbols.len(), tables, values_per_channel)?;
+    let mut encoder = RangeEncoder::<u32, u64>::new();
+    if values_per_channel > 0 {
+        for (channel, (chunk, table)) in symbols.chunks(values_per_channel).zip(tables).enumerate()
+        {
+            for &symbol in chunk {
+                let index = table.index(channel, symbol)?;
+                encoder
+                    .encode_symbol(index, &table.model)
+                    .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
+            }
+        }
+    }
+    let words = encoder
+        .into_compressed()
+        .map_err(|_| EntropyError::CorruptPayload("encoder backend failed"))?;
+    Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
+/// Decodes what [`encode`] wrote with the same tables and shape. A corrupt payload gives
+/// wrong symbols or an error, never a panic; every decoded symbol lies in its table's
+/// alphabet.
+pub fn decode(
+    payload: &[u8],
+    tables: &[SymbolTable],
+    values_per_channel: usize,
+) -> Result<Vec<i32>, EntropyError> {
+    let total = tables
+        .len()
+        .checked_mul(values_per_channel)
+        .ok_or(EntropyError::CorruptPayload("latent size overflows"))?;
+    if payload.len() % 4 != 0 {
+        return Err(EntropyError::CorruptPayload(
+            "length is not a whole number of 32-bit words",
+        ));
+    }
+    let words: Vec<u32> = payload
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let mut decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
+        .map_err(|_| EntropyError::CorruptPayload("cannot start the decoder"))?;
+    let mut out = Vec::with_capacity(total);
+    if values_per_channel > 0 {
+        for table in tables {
+            for _ in 0..values_per_channel {
+                let index = decoder
+                    .decode_symbol(&table.model)
+                    .map_err(|_| EntropyError::CorruptPayload("invalid range coder state"))?;
+                out.push(table.min + index as i32);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The information content of `symbols` under `tables`, in bits: what an ideal coder
+/// would spend. The range coder stays within a fraction of a percent of it plus a few
+/// words of flush.
+pub fn ideal_bits(
+    symbols: &[i32],
+    tables: &[SymbolTable],
+    values_per_channel: usize,
+) -> Result<f64, EntropyError> {
+    check_shape(symbols.len(), tables, values_per_channel)?;
+    let mut bits = 0.0;
+    if values_per_channel > 0 {
+        for (channel, (chunk, table)) in symbols.chunks(values_per_channel).zip(tables).enumerate()
+        {
+            for &symbol in chunk {
+                let index = table.index(channel, symbol)?;
+                bits += CDF_PRECISION as f64 - f64::from(table.freqs[index]).log2();
+            }
+        }
+    }
+    Ok(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn laplace_table(scale: f64, half: i32) -> SymbolTable {
+        let probs: Vec<f64> = (-half..=half)
+            .map(|s| (-(s as f64).abs() / scale).exp())
+            .collect();
+        SymbolTable::from_probabilities(-half, &probs).unwrap()
+    }
+
+    #[test]
+    fn quantised_tables_are_valid_and_follow_the_probabilities() {
+        let t = laplace_table(2.0, 128);
+        assert_eq!(t.len(), 257);
+        assert_eq!(t.frequencies().iter().sum::<u32>(), TOTAL);
+        assert!(t.frequencies().iter().all(|&f| f >= 1));
+        let f = t.frequencies();
+        assert!(f[128] > f[127] && f[127] > f[120] && f[120] > f[0]);
+        // Uniform and degenerate inputs are accepted too.
+        assert!(SymbolTable::from_probabilities(0, &[0.0; 5]).is_ok());
+        let peaked = SymbolTable::from_probabilities(0, &[0.0, 1.0, 0.0]).unwrap();
+        assert_eq!(peaked.frequencies(), &[1, TOTAL - 2, 1]);
+    }
+
+    #[test]
+    fn bad_tables_are_rejected() {
+        assert!(SymbolTable::from_frequencies(0, vec![]).is_err());
+        assert!(SymbolTable::from_frequencies(0, vec![TOTAL]).is_err());
+        assert!(SymbolTable::from_frequencies(0, vec![0, TOTAL]).is_err());
+        assert!(SymbolTable::from_frequencies(0, vec![1, 2]).is_err());
+        assert!(SymbolTable::from_frequencies(i32::MAX, vec![TOTAL / 2, TOTAL / 2]).is_err());
+        assert!(SymbolTable::from_probabilities(0, &[f64::NAN, 1.0]).is_err());
+        assert!(SymbolTable::from_probabilities(0, &[1.0]).is_err());
+    }
+
+    #[test]
+    fn out_of_range_symbols_and_shapes_are_errors() {
+        let t = laplace_table(1.0, 4);
+        assert!(matches!(
+            encode(&[5], &[t.clone()], 1),
+            Err(EntropyError::SymbolOutOfRange { symbol: 5, .. })
+        ));
+        assert!(matches!(
+            encode(&[0, 1], &[t.clone()], 1),
+            Err(EntropyError::ShapeMismatch { .. })
+        ));
+        assert!(decode(&[1, 2, 3], &[t], 1).is_err());
+    }
+
+    #[test]
+    fn empty_latent_round_trips() {
+        let t = laplace_table(1.0, 4);
+        let bytes = encode(&[], &[t.clone(), t.clone()], 0).unwrap();
+        assert_eq!(
+            decode(&bytes, &[t.clone(), t], 0).unwrap(),
+            Vec::<i32>::new()
+        );
+    }
+}

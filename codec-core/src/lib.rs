@@ -11,6 +11,8 @@ pub mod config;
 pub mod container;
 pub mod density;
 pub mod entropy;
+pub mod model_file;
 pub mod nets;
+pub mod pipeline;
 pub mod signal;
 pub mod wpt;

@@ -154,7 +154,11 @@ impl Attention {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
         let n = self.norm.forward(x.clone());
-        let q = self.q.forward(n.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
+        let q = self
+            .q
+            .forward(n.clone())
+            .reshape([b, c, h * w])
+            .swap_dims(1, 2);
         let k = self.k.forward(n.clone()).reshape([b, c, h * w]);
         let v = self.v.forward(n).reshape([b, c, h * w]).swap_dims(1, 2);
         let weights = softmax(q.matmul(k).div_scalar((c as f32).sqrt()), 2);
@@ -238,7 +242,13 @@ impl Decoder {
             (blocks, Vec::new())
         };
         Self {
-            conv_in: conv(config.latent_dim, w, kernel(m, if audio { 7 } else { 3 }), 1, device),
+            conv_in: conv(
+                config.latent_dim,
+                w,
+                kernel(m, if audio { 7 } else { 3 }),
+                1,
+                device,
+            ),
             blocks,
             attention: config.attention.then(|| Attention::new(w, device)),
             units,
@@ -301,6 +311,8 @@ impl PostFilter {
     /// `[B, C, N]` → `[B, C, N]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, c, n] = x.dims();
-        self.conv.forward(x.reshape([b, c, 1, n])).reshape([b, c, n])
+        self.conv
+            .forward(x.reshape([b, c, 1, n]))
+            .reshape([b, c, n])
     }
 }

@@ -258,7 +258,10 @@ mod tests {
 
     fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -334,7 +337,9 @@ mod tests {
     #[test]
     fn one_dimensional_layout_puts_high_band_second() {
         let dev = device();
-        let data: Vec<f32> = (0..16).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let data: Vec<f32> = (0..16)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let x = Tensor::<3>::from_data(TensorData::new(data, [1, 1, 16]), &dev);
         let y = values(wpt1d(x, 2)); // 4 channels of 4
         let energy: Vec<f32> = y.chunks(4).map(|c| c.iter().map(|v| v * v).sum()).collect();

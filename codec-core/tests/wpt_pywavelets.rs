@@ -15,7 +15,9 @@ struct Case {
 }
 
 fn load(name: &str) -> Case {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/wpt").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/wpt")
+        .join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut words = bytes
         .chunks_exact(4)
@@ -58,8 +60,14 @@ fn check_2d(name: &str) {
     assert_eq!(y.dims(), [1, c * s * s, h / s, w / s], "{name}");
     let fwd = y.clone().into_data().try_into_vec::<f32>().unwrap();
     let err = max_rel_error(&fwd, &case.output);
-    assert!(err < 1e-5, "{name}: forward differs from PyWavelets by {err}");
-    let inv = iwpt2d(y, case.levels).into_data().try_into_vec::<f32>().unwrap();
+    assert!(
+        err < 1e-5,
+        "{name}: forward differs from PyWavelets by {err}"
+    );
+    let inv = iwpt2d(y, case.levels)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
     let err = max_rel_error(&inv, &case.input);
     assert!(err < 1e-5, "{name}: inverse error {err}");
 }
@@ -74,8 +82,14 @@ fn check_1d(name: &str) {
     assert_eq!(y.dims(), [1, c * s, n / s], "{name}");
     let fwd = y.clone().into_data().try_into_vec::<f32>().unwrap();
     let err = max_rel_error(&fwd, &case.output);
-    assert!(err < 1e-5, "{name}: forward differs from PyWavelets by {err}");
-    let inv = iwpt1d(y, case.levels).into_data().try_into_vec::<f32>().unwrap();
+    assert!(
+        err < 1e-5,
+        "{name}: forward differs from PyWavelets by {err}"
+    );
+    let inv = iwpt1d(y, case.levels)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
     let err = max_rel_error(&inv, &case.input);
     assert!(err < 1e-5, "{name}: inverse error {err}");
 }

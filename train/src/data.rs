@@ -75,7 +75,10 @@ pub fn image_batch(images: &[Image], batch: usize, crop: usize, rng: &mut Rng) -
         .iter()
         .filter(|i| i.width >= crop && i.height >= crop)
         .collect();
-    assert!(!usable.is_empty(), "no training image is at least {crop}×{crop}");
+    assert!(
+        !usable.is_empty(),
+        "no training image is at least {crop}×{crop}"
+    );
     let mut out = Vec::with_capacity(batch * 3 * crop * crop);
     for _ in 0..batch {
         let img = usable[rng.below(usable.len())];
@@ -122,7 +125,10 @@ pub fn read_wav(path: &Path, channels: usize) -> Result<Audio, String> {
     let spec = reader.spec();
     let src_ch = spec.channels as usize;
     let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>().map_err(err)?,
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(err)?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader

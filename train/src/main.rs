@@ -1,10 +1,5 @@
 //! `walloc-train`: turns a folder of images or WAV files into a walloc codec.
 
-mod data;
-mod rng;
-mod trainer;
-mod validate;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,11 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use walloc_core::config::{CodecConfig, ModalityKind, PRESETS};
+use walloc_core::model_file::Model;
 
-use crate::trainer::{RunSettings, Trainer};
+use walloc_train::trainer::{self, RunSettings, Trainer};
 
 #[derive(Parser)]
-#[command(name = "walloc-train", version, about = "Train a walloc codec on your own images or audio")]
+#[command(
+    name = "walloc-train",
+    version,
+    about = "Train a walloc codec on your own images or audio"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +29,17 @@ enum Command {
     Image(TrainArgs),
     /// Train an audio codec on a folder of WAV files.
     Audio(TrainArgs),
+    /// Write the model file of a run's last checkpoint (what `walloc --model` reads).
+    Export {
+        /// The run folder (--out of a training run).
+        run_dir: PathBuf,
+        /// The model file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -96,6 +107,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Image(a) => train(ModalityKind::Image, a),
         Command::Audio(a) => train(ModalityKind::Audio, a),
+        Command::Export {
+            run_dir,
+            output,
+            force,
+        } => export(&run_dir, &output, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -118,9 +134,8 @@ fn device(backend: Backend) -> Result<Device, String> {
 
 fn load_config(modality: ModalityKind, a: &TrainArgs) -> Result<CodecConfig, String> {
     let config = match (&a.preset, &a.config) {
-        (Some(name), _) => CodecConfig::preset(name).ok_or_else(|| {
-            format!("unknown preset {name:?}; presets: {}", PRESETS.join(", "))
-        })?,
+        (Some(name), _) => CodecConfig::preset(name)
+            .ok_or_else(|| format!("unknown preset {name:?}; presets: {}", PRESETS.join(", ")))?,
         (None, Some(path)) => {
             let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
             serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?
@@ -157,10 +172,23 @@ fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
         data: a.data.clone(),
         valid: a.valid.clone(),
     };
-    if a.init.is_some() {
-        return Err("--init needs an exported model file; export is not built yet".into());
-    }
-    let mut trainer = Trainer::open(config, settings, &a.out, device, a.resume, None)?;
+    let init = match &a.init {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let model = Model::from_bytes(&bytes, &device.clone().autodiff())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if model.config != config {
+                return Err(format!(
+                    "{} holds a {:?} model; --init needs the same configuration as --preset/--config",
+                    path.display(),
+                    model.config.name
+                ));
+            }
+            Some(burn::module::Module::train(model.codec))
+        }
+        None => None,
+    };
+    let mut trainer = Trainer::open(config, settings, &a.out, device, a.resume, init)?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -180,4 +208,24 @@ fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
         );
     }
     trainer.run(stop, a.quiet)
+}
+
+fn export(run_dir: &std::path::Path, output: &std::path::Path, force: bool) -> Result<(), String> {
+    if output.exists() && !force {
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            output.display()
+        ));
+    }
+    let (config, codec) = trainer::load_checkpoint(run_dir, &Device::flex())?;
+    let model = Model::export(config, codec).map_err(|e| e.to_string())?;
+    let bytes = model.to_bytes().map_err(|e| e.to_string())?;
+    trainer::write_atomic(output, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, model {})",
+        output.display(),
+        bytes.len(),
+        model.id_hex()
+    );
+    Ok(())
 }

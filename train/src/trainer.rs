@@ -87,22 +87,21 @@ impl Trainer {
         let (config, settings, step, rng, model, optim) = if resume && state_path.exists() {
             let state: RunState = serde_json::from_slice(&read(&state_path)?)
                 .map_err(|e| format!("{}: {e}", state_path.display()))?;
-            let config: CodecConfig = serde_json::from_value(state.config.clone())
-                .map_err(|e| format!("{}: {e}", state_path.display()))?;
-            let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(
-                &run_dir.join("model.bpk"),
-            )?))
-            .map_err(|e| format!("model checkpoint: {e}"))?;
-            let model = Codec::new(&config, &device)
-                .try_load_record(record)
-                .map_err(|e| format!("model checkpoint: {e}"))?;
+            let (config, model) = load_checkpoint(run_dir, &device)?;
             let optim = optimizer()
                 .from_bytes(Bytes::from_bytes_vec(read(&run_dir.join("optimizer.bpk"))?))
                 .map_err(|e| format!("optimizer checkpoint: {e}"))?;
             let mut settings_now = state.settings;
             // The total may be raised to continue a finished run.
             settings_now.steps = settings_now.steps.max(settings.steps);
-            (config, settings_now, state.step, Rng::new(state.rng), model, optim)
+            (
+                config,
+                settings_now,
+                state.step,
+                Rng::new(state.rng),
+                model,
+                optim,
+            )
         } else {
             std::fs::create_dir_all(run_dir)
                 .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
@@ -146,7 +145,10 @@ impl Trainer {
         }
         let stride = self.config.stride();
         if s.crop % stride != 0 {
-            return Err(format!("--crop {} is not a multiple of 2^J = {stride}", s.crop));
+            return Err(format!(
+                "--crop {} is not a multiple of 2^J = {stride}",
+                s.crop
+            ));
         }
         Ok(())
     }
@@ -244,16 +246,12 @@ impl Trainer {
     pub fn validate(&self) -> Result<Option<validate::Report>, String> {
         let model = self.model.valid();
         let report = match self.config.modality {
-            ModalityKind::Image if !self.valid_images.is_empty() => Some(validate::images(
-                &model,
-                &self.config,
-                &self.valid_images,
-            )?),
-            ModalityKind::Audio if !self.valid_clips.is_empty() => Some(validate::audio(
-                &model,
-                &self.config,
-                &self.valid_clips,
-            )?),
+            ModalityKind::Image if !self.valid_images.is_empty() => {
+                Some(validate::images(&model, &self.config, &self.valid_images)?)
+            }
+            ModalityKind::Audio if !self.valid_clips.is_empty() => {
+                Some(validate::audio(&model, &self.config, &self.valid_clips)?)
+            }
             _ => None,
         };
         if let Some(r) = &report {
@@ -291,12 +289,15 @@ impl Trainer {
         let first = self.step;
         let mut last_valid = String::new();
         let mut avg: Option<StepStats> = None;
+        let (mut interval_loss, mut interval_steps) = (0.0f64, 0usize);
         while self.step < total {
             if stop.load(Ordering::SeqCst) {
                 bar.println("interrupted: writing a checkpoint");
                 break;
             }
             let s = self.train_step();
+            interval_loss += s.loss as f64;
+            interval_steps += 1;
             let a = avg.get_or_insert(s);
             let k = 0.05;
             a.loss += k * (s.loss - a.loss);
@@ -316,8 +317,18 @@ impl Trainer {
             bar.set_position(self.step as u64);
             if self.step % self.settings.valid_every == 0 || self.step == total {
                 self.save_checkpoint()?;
+                let line = serde_json::json!({
+                    "step": self.step,
+                    "train_loss": interval_loss / interval_steps.max(1) as f64,
+                    "lr": self.learning_rate(self.step - 1),
+                });
+                append_line(&self.run_dir.join("metrics.jsonl"), &line.to_string())?;
+                (interval_loss, interval_steps) = (0.0, 0);
                 if let Some(r) = self.validate()? {
-                    last_valid = format!("  | valid {:.2} dB {:.3} {}", r.quality_db, r.rate, r.rate_unit);
+                    last_valid = format!(
+                        "  | valid {:.2} dB {:.3} {}",
+                        r.quality_db, r.rate, r.rate_unit
+                    );
                     bar.println(format!("step {}:{last_valid}", self.step));
                 }
             }
@@ -337,6 +348,21 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// The configuration and weights of a run's last checkpoint.
+pub fn load_checkpoint(run_dir: &Path, device: &Device) -> Result<(CodecConfig, Codec), String> {
+    let state_path = run_dir.join("state.json");
+    let state: RunState = serde_json::from_slice(&read(&state_path)?)
+        .map_err(|e| format!("{}: {e}", state_path.display()))?;
+    let config: CodecConfig = serde_json::from_value(state.config)
+        .map_err(|e| format!("{}: {e}", state_path.display()))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(&run_dir.join("model.bpk"))?))
+        .map_err(|e| format!("model checkpoint: {e}"))?;
+    let model = Codec::new(&config, device)
+        .try_load_record(record)
+        .map_err(|e| format!("model checkpoint: {e}"))?;
+    Ok((config, model))
 }
 
 fn optimizer() -> ModuleOptimizer {

@@ -18,20 +18,17 @@ pub struct Report {
     pub estimated_rate: f64,
 }
 
-pub fn images(
-    model: &Codec,
-    config: &CodecConfig,
-    images: &[Image],
-) -> Result<Report, String> {
+pub fn images(model: &Codec, config: &CodecConfig, images: &[Image]) -> Result<Report, String> {
     let device = &model_device(model);
     let (mut psnr, mut bpp) = (0.0, 0.0);
     for img in images {
         let (padded, ph, pw, left, top) =
             signal::pad_planes(&img.planes, 3, img.height, img.width, config.stride());
         let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 3, ph, pw]), device);
-        let y = quantize(walloc_core::bottleneck::Companding::new(config.latent_bits).forward(
-            model.analyse_image(x, config.levels),
-        ));
+        let y = quantize(
+            walloc_core::bottleneck::Companding::new(config.latent_bits)
+                .forward(model.analyse_image(x, config.levels)),
+        );
         let bits = model.density.bits(y.clone()).into_scalar::<f32>() as f64;
         let out = model.synthesise_image(y, config).clamp(-0.5, 0.5);
         let out = out
@@ -62,20 +59,18 @@ pub fn images(
     })
 }
 
-pub fn audio(
-    model: &Codec,
-    config: &CodecConfig,
-    clips: &[Audio],
-) -> Result<Report, String> {
+pub fn audio(model: &Codec, config: &CodecConfig, clips: &[Audio]) -> Result<Report, String> {
     let device = &model_device(model);
     let (mut snr, mut kbps) = (0.0, 0.0);
     for clip in clips {
         let c = clip.channels;
-        let (padded, _, pn, left, _) = signal::pad_planes(&clip.planes, c, 1, clip.frames, config.stride());
+        let (padded, _, pn, left, _) =
+            signal::pad_planes(&clip.planes, c, 1, clip.frames, config.stride());
         let x = Tensor::<3>::from_data(TensorData::new(padded, [1, c, pn]), device);
-        let y = quantize(walloc_core::bottleneck::Companding::new(config.latent_bits).forward(
-            model.analyse_audio(x, config.levels),
-        ));
+        let y = quantize(
+            walloc_core::bottleneck::Companding::new(config.latent_bits)
+                .forward(model.analyse_audio(x, config.levels)),
+        );
         let bits = model.density.bits(y.clone()).into_scalar::<f32>() as f64;
         let out = model
             .synthesise_audio(y, config)
@@ -103,5 +98,9 @@ pub fn audio(
 
 fn model_device(model: &Codec) -> Device {
     use burn::module::Module;
-    model.devices().into_iter().next().unwrap_or_else(Device::flex)
+    model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex)
 }

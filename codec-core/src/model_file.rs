@@ -1,0 +1,248 @@
+//! Model files: configuration, weights and integer entropy tables in one byte string,
+//! named by a content hash that `.wl` files carry. Read from bytes, natively and in wasm.
+//!
+//! Layout (little-endian), described for users in docs/format.md:
+//!
+//! ```text
+//! 0   8   magic "WLMODEL\0"
+//! 8   1   model file version (1)
+//! 9   3   reserved, zero
+//! 12  16  model id: the first 16 bytes of SHA-256 over everything from offset 28 on
+//! 28  4   n: length of the configuration (JSON, UTF-8)
+//! 32  n   configuration
+//! ..  4   channel count C of the tables
+//!     per channel: i32 min_symbol, u32 count k, k × u32 frequencies (sum 2^16)
+//! ..  8   m: length of the weights (burnpack)
+//! ..  m   weights
+//! ```
+//!
+//! Decoders never rebuild the tables from floats: that is what makes decoding bit-exact
+//! on every platform.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use burn::config::Config;
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use sha2::{Digest, Sha256};
+
+use crate::codec::Codec;
+use crate::config::CodecConfig;
+use crate::container::ModelId;
+use crate::entropy::SymbolTable;
+
+pub const MODEL_MAGIC: [u8; 8] = *b"WLMODEL\0";
+pub const MODEL_VERSION: u8 = 1;
+/// Bytes before the hashed content.
+const HEAD: usize = 28;
+
+/// A trained codec ready to encode and decode.
+#[derive(Debug)]
+pub struct Model {
+    pub config: CodecConfig,
+    pub codec: Codec,
+    /// One table per latent channel.
+    pub tables: Vec<SymbolTable>,
+    pub id: ModelId,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("not a walloc model file (bad magic)")]
+    BadMagic,
+    #[error("model file version {0} is not supported (this walloc reads version 1)")]
+    UnsupportedVersion(u8),
+    #[error("truncated model file: {0}")]
+    Truncated(&'static str),
+    #[error("model file is corrupted: its content does not match its id")]
+    IdMismatch,
+    #[error("model file has an invalid configuration: {0}")]
+    Config(String),
+    #[error("model file has invalid entropy tables: {0}")]
+    Tables(String),
+    #[error("model file has invalid weights: {0}")]
+    Weights(String),
+    #[error("model file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+/// Largest model file accepted by default (the shipped ones are a few megabytes).
+pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
+
+impl Model {
+    /// Turns a trained codec into a model: the density's symbol probabilities become
+    /// integer tables.
+    pub fn export(config: CodecConfig, codec: Codec) -> Result<Self, ModelError> {
+        let codec = codec.valid();
+        let max = config.max_symbol();
+        let tables = codec
+            .density
+            .symbol_pmfs(max)
+            .iter()
+            .map(|pmf| SymbolTable::from_probabilities(-max, pmf))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ModelError::Tables(e.to_string()))?;
+        let mut model = Self {
+            config,
+            codec,
+            tables,
+            id: [0; 16],
+        };
+        model.id = model_id(&model.content()?);
+        Ok(model)
+    }
+
+    /// The bytes after the id: configuration, tables, weights.
+    fn content(&self) -> Result<Vec<u8>, ModelError> {
+        let config = burn::config::config_to_json(&self.config).into_bytes();
+        let weights = self
+            .codec
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
+        let mut out = Vec::new();
+        out.extend_from_slice(&(config.len() as u32).to_le_bytes());
+        out.extend_from_slice(&config);
+        out.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
+        for t in &self.tables {
+            out.extend_from_slice(&t.min_symbol().to_le_bytes());
+            out.extend_from_slice(&(t.frequencies().len() as u32).to_le_bytes());
+            for f in t.frequencies() {
+                out.extend_from_slice(&(*f as u32).to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
+        out.extend_from_slice(&weights);
+        Ok(out)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
+        let content = self.content()?;
+        let mut out = Vec::with_capacity(HEAD + content.len());
+        out.extend_from_slice(&MODEL_MAGIC);
+        out.push(MODEL_VERSION);
+        out.extend_from_slice(&[0; 3]);
+        out.extend_from_slice(&model_id(&content));
+        out.extend_from_slice(&content);
+        Ok(out)
+    }
+
+    /// Reads a model file, checking its id, configuration, tables and weights.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
+        if bytes.len() > DEFAULT_MAX_MODEL_BYTES {
+            return Err(ModelError::TooLarge {
+                limit: DEFAULT_MAX_MODEL_BYTES,
+            });
+        }
+        if bytes.len() < HEAD {
+            return Err(if bytes.starts_with(&MODEL_MAGIC[..bytes.len().min(8)]) {
+                ModelError::Truncated("header")
+            } else {
+                ModelError::BadMagic
+            });
+        }
+        if bytes[..8] != MODEL_MAGIC {
+            return Err(ModelError::BadMagic);
+        }
+        if bytes[8] != MODEL_VERSION {
+            return Err(ModelError::UnsupportedVersion(bytes[8]));
+        }
+        let id: ModelId = bytes[12..28].try_into().expect("16 bytes");
+        let content = &bytes[HEAD..];
+        if model_id(content) != id {
+            return Err(ModelError::IdMismatch);
+        }
+        let mut r = Reader { bytes: content };
+        let config_len = r.u32("configuration length")? as usize;
+        let config_bytes = r.take(config_len, "configuration")?;
+        let config = CodecConfig::load_binary(config_bytes)
+            .map_err(|e| ModelError::Config(e.to_string()))?;
+        config.validate().map_err(ModelError::Config)?;
+        let channels = r.u32("table count")? as usize;
+        if channels != config.latent_dim {
+            return Err(ModelError::Tables(alloc::format!(
+                "{channels} tables for {} latent channels",
+                config.latent_dim
+            )));
+        }
+        let alphabet = (2 * config.max_symbol() + 1) as usize;
+        let mut tables = Vec::with_capacity(channels);
+        for _ in 0..channels {
+            let min = r.u32("table")? as i32;
+            let k = r.u32("table")? as usize;
+            if k != alphabet || min != -config.max_symbol() {
+                return Err(ModelError::Tables(alloc::format!(
+                    "a table covers {k} symbols from {min}, the configuration needs {alphabet} from {}",
+                    -config.max_symbol()
+                )));
+            }
+            let freqs = (0..k)
+                .map(|_| r.u32("table"))
+                .collect::<Result<Vec<_>, _>>()?;
+            tables.push(
+                SymbolTable::from_frequencies(min, freqs)
+                    .map_err(|e| ModelError::Tables(e.to_string()))?,
+            );
+        }
+        let weights_len = r.u64("weights length")?;
+        let weights = r.take(
+            usize::try_from(weights_len).map_err(|_| ModelError::Truncated("weights"))?,
+            "weights",
+        )?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
+            .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
+        let codec = Codec::new(&config, device)
+            .try_load_record(record)
+            .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
+        Ok(Self {
+            config,
+            codec,
+            tables,
+            id,
+        })
+    }
+
+    /// The id as 32 lowercase hex digits, as messages and `walloc info` show it.
+    pub fn id_hex(&self) -> String {
+        id_hex(&self.id)
+    }
+}
+
+pub fn id_hex(id: &ModelId) -> String {
+    id.iter().map(|b| alloc::format!("{b:02x}")).collect()
+}
+
+fn model_id(content: &[u8]) -> ModelId {
+    let digest = Sha256::digest(content);
+    digest[..16].try_into().expect("16 of 32 bytes")
+}
+
+/// A bounds-checked little-endian reader.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ModelError> {
+        if n > self.bytes.len() {
+            return Err(ModelError::Truncated(what));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, ModelError> {
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4"),
+        ))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, ModelError> {
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8"),
+        ))
+    }
+}

@@ -1,0 +1,475 @@
+//! Whole-signal codecs: image or audio samples → `.wl` bytes → samples.
+//!
+//! Images: any size from 1×1, gray, gray+alpha, RGB or RGBA, 8 or 16 bits. Gray is coded
+//! as RGB with equal planes and comes back gray; alpha is not coded (decoded images are
+//! opaque, the header remembers that the input had alpha so a front end can say so).
+//! Audio: any channel count and sample rate; channels are coded in groups of the model's
+//! channel count (pairs for stereo models; a lone last channel is duplicated into a pair
+//! and averaged back).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::bottleneck::Companding;
+use crate::codec::quantize;
+use crate::config::ModalityKind;
+use crate::container::{
+    AudioMeta, FormatError, Header, ImageMeta, Limits, SampleFormat, SignalMeta, WlFile,
+};
+use crate::entropy::{self, EntropyError};
+use crate::model_file::{Model, id_hex};
+use crate::signal;
+
+/// An image as interleaved samples (row-major, `channels` per pixel), each in
+/// 0 ..= 2^bit_depth − 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RasterImage {
+    pub width: u32,
+    pub height: u32,
+    /// 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
+    pub channels: u8,
+    /// 8 or 16.
+    pub bit_depth: u8,
+    pub samples: Vec<u16>,
+}
+
+/// Audio as one plane of samples in [−1, 1] per channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PcmAudio {
+    pub sample_rate: u32,
+    /// The source's sample format, remembered for decoding.
+    pub format: SampleFormat,
+    pub planes: Vec<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CodecError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Entropy(#[from] EntropyError),
+    #[error("this file needs model {needed}, but the model given is {given}")]
+    WrongModel { needed: String, given: String },
+    #[error("the model codes {model:?} signals, not {signal:?}")]
+    WrongModality {
+        model: ModalityKind,
+        signal: ModalityKind,
+    },
+    #[error("invalid input: {0}")]
+    Input(String),
+}
+
+impl Model {
+    /// Encodes an image into `.wl` bytes.
+    pub fn encode_image(
+        &self,
+        image: &RasterImage,
+        limits: &Limits,
+    ) -> Result<Vec<u8>, CodecError> {
+        self.expect(ModalityKind::Image)?;
+        check_image(image, limits)?;
+        let (w, h) = (image.width as usize, image.height as usize);
+        let planes = rgb_planes(image);
+        let stride = self.config.stride();
+        let (padded, ph, pw, left, top) = signal::pad_planes(&planes, 3, h, w, stride);
+        let device = self.device();
+        let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 3, ph, pw]), &device);
+        let z = self.codec.analyse_image(x, self.config.levels);
+        let header = Header {
+            model_id: self.id,
+            signal: SignalMeta::Image(ImageMeta {
+                width: image.width,
+                height: image.height,
+                channels: image.channels,
+                bit_depth: image.bit_depth,
+                pad_left: left as u16,
+                pad_top: top as u16,
+            }),
+            latent_shape: [
+                self.config.latent_dim as u32,
+                (ph / stride) as u32,
+                (pw / stride) as u32,
+            ],
+        };
+        self.finish(header, z)
+    }
+
+    /// Decodes `.wl` bytes made by this model into an image (gray or RGB, at the source's
+    /// bit depth; alpha is not coded).
+    pub fn decode_image(&self, bytes: &[u8], limits: &Limits) -> Result<RasterImage, CodecError> {
+        let (header, y) = self.start(bytes, limits, ModalityKind::Image)?;
+        let SignalMeta::Image(meta) = &header.signal else {
+            unreachable!("start checked the modality")
+        };
+        let [_, lh, lw] = header.latent_shape.map(|v| v as usize);
+        let stride = self.config.stride();
+        let (ph, pw) = (lh * stride, lw * stride);
+        let out = self.codec.synthesise_image(y, &self.config);
+        let out = to_vec(out)?;
+        let (w, h) = (meta.width as usize, meta.height as usize);
+        let planes = signal::crop_planes(
+            &out,
+            3,
+            ph,
+            pw,
+            (meta.pad_left as usize, meta.pad_top as usize, w, h),
+        );
+        Ok(from_rgb_planes(&planes, meta))
+    }
+
+    /// Encodes audio into `.wl` bytes: per-channel mean removed, one gain for all channels
+    /// (peak to ½), both stored in the header.
+    pub fn encode_audio(&self, audio: &PcmAudio, limits: &Limits) -> Result<Vec<u8>, CodecError> {
+        self.expect(ModalityKind::Audio)?;
+        let channels = audio.planes.len();
+        let frames = audio.planes.first().map_or(0, Vec::len);
+        check_audio(audio, channels, frames, limits)?;
+        let means: Vec<f32> = audio
+            .planes
+            .iter()
+            .map(|p| (p.iter().map(|&v| v as f64).sum::<f64>() / frames as f64) as f32)
+            .collect();
+        let peak = audio
+            .planes
+            .iter()
+            .zip(&means)
+            .flat_map(|(p, m)| p.iter().map(move |v| (v - m).abs()))
+            .fold(0.0f32, f32::max);
+        let gain = if peak > 0.0 { 0.5 / peak } else { 1.0 };
+        let group = self.config.channels;
+        let groups = channels.div_ceil(group);
+        let stride = self.config.stride();
+        let (left, right) = signal::padding(frames, stride);
+        let padded_len = frames + left + right;
+        let mut data = Vec::with_capacity(groups * group * padded_len);
+        for g in 0..groups {
+            for k in 0..group {
+                let c = (g * group + k).min(channels - 1);
+                let plane: Vec<f32> = audio.planes[c]
+                    .iter()
+                    .map(|v| (v - means[c]) * gain)
+                    .collect();
+                let (p, _, _, _, _) = signal::pad_planes(&plane, 1, 1, frames, stride);
+                data.extend_from_slice(&p);
+            }
+        }
+        let device = self.device();
+        let x = Tensor::<3>::from_data(TensorData::new(data, [groups, group, padded_len]), &device);
+        let z = self.codec.analyse_audio(x, self.config.levels); // [groups, L, 1, n]
+        let [_, l, _, n] = z.dims();
+        // Groups become latent channels of one `[1, groups·L, 1, n]` latent.
+        let z = z.reshape([1, groups * l, 1, n]);
+        let header = Header {
+            model_id: self.id,
+            signal: SignalMeta::Audio(AudioMeta {
+                sample_rate: audio.sample_rate,
+                frames: frames as u64,
+                channels: channels as u16,
+                format: audio.format,
+                pad_left: left as u32,
+                gain,
+                means,
+            }),
+            latent_shape: [(groups * l) as u32, 1, n as u32],
+        };
+        self.finish(header, z)
+    }
+
+    /// Decodes `.wl` bytes made by this model into audio at the stored rate, channel
+    /// count and length.
+    pub fn decode_audio(&self, bytes: &[u8], limits: &Limits) -> Result<PcmAudio, CodecError> {
+        let (header, y) = self.start(bytes, limits, ModalityKind::Audio)?;
+        let SignalMeta::Audio(meta) = &header.signal else {
+            unreachable!("start checked the modality")
+        };
+        let [lc, _, n] = header.latent_shape.map(|v| v as usize);
+        let l = self.config.latent_dim;
+        let groups = lc / l;
+        let group = self.config.channels;
+        let y = y.reshape([groups, l, 1, n]);
+        let out = to_vec(self.codec.synthesise_audio(y, &self.config))?; // [groups, group, N]
+        let padded_len = n * self.config.stride();
+        let channels = meta.channels as usize;
+        let frames = meta.frames as usize;
+        let left = meta.pad_left as usize;
+        let mut planes = alloc::vec![alloc::vec![0.0f32; frames]; channels];
+        let mut counts = alloc::vec![0u32; channels];
+        for g in 0..groups {
+            for k in 0..group {
+                let c = (g * group + k).min(channels - 1);
+                let src = &out[(g * group + k) * padded_len + left..][..frames];
+                planes[c].iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                counts[c] += 1;
+            }
+        }
+        let gain = meta.gain;
+        for ((plane, &count), mean) in planes.iter_mut().zip(&counts).zip(&meta.means) {
+            let scale = 1.0 / (count.max(1) as f32 * gain);
+            plane
+                .iter_mut()
+                .for_each(|v| *v = (*v * scale + mean).clamp(-1.0, 1.0));
+        }
+        Ok(PcmAudio {
+            sample_rate: meta.sample_rate,
+            format: meta.format,
+            planes,
+        })
+    }
+
+    /// The integer symbols a `.wl` file holds, `[channels, height, width]` flattened
+    /// (what `walloc latents` exports).
+    pub fn latent_symbols(
+        &self,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<(Header, Vec<i32>), CodecError> {
+        let file = crate::container::read(bytes, limits)?;
+        self.check_id(&file.header)?;
+        let symbols = self.decode_symbols(&file)?;
+        Ok((file.header, symbols))
+    }
+
+    /// Information content in bits of an image's rounded latent under the float density
+    /// (what training minimises): the coded payload should be within a few percent of it.
+    pub fn estimated_bits_image(&self, image: &RasterImage) -> Result<f64, CodecError> {
+        self.expect(ModalityKind::Image)?;
+        check_image(image, &Limits::default())?;
+        let (w, h) = (image.width as usize, image.height as usize);
+        let stride = self.config.stride();
+        let (padded, ph, pw, _, _) = signal::pad_planes(&rgb_planes(image), 3, h, w, stride);
+        let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 3, ph, pw]), &self.device());
+        let z = self.codec.analyse_image(x, self.config.levels);
+        let y = quantize(Companding::new(self.config.latent_bits).forward(z));
+        Ok(self.codec.density.bits(y).into_scalar::<f32>() as f64)
+    }
+
+    fn device(&self) -> Device {
+        use burn::module::Module;
+        self.codec
+            .devices()
+            .into_iter()
+            .next()
+            .unwrap_or_else(Device::flex)
+    }
+
+    fn expect(&self, signal: ModalityKind) -> Result<(), CodecError> {
+        if self.config.modality != signal {
+            return Err(CodecError::WrongModality {
+                model: self.config.modality,
+                signal,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_id(&self, header: &Header) -> Result<(), CodecError> {
+        if header.model_id != self.id {
+            return Err(CodecError::WrongModel {
+                needed: id_hex(&header.model_id),
+                given: self.id_hex(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Companding, rounding, entropy coding and the container.
+    fn finish(&self, header: Header, z: Tensor<4>) -> Result<Vec<u8>, CodecError> {
+        let y = quantize(Companding::new(self.config.latent_bits).forward(z));
+        let [_, c, h, w] = y.dims();
+        let symbols: Vec<i32> = to_vec(y)?.iter().map(|&v| v as i32).collect();
+        let tables = self.tables_for(c);
+        let payload = entropy::encode(&symbols, &tables, h * w)?;
+        Ok(WlFile { header, payload }.to_bytes()?)
+    }
+
+    fn decode_symbols(&self, file: &WlFile) -> Result<Vec<i32>, CodecError> {
+        let [c, h, w] = file.header.latent_shape.map(|v| v as usize);
+        if c % self.config.latent_dim != 0 {
+            return Err(CodecError::Input(format!(
+                "the file's latent has {c} channels, the model codes {} per group",
+                self.config.latent_dim
+            )));
+        }
+        let tables = self.tables_for(c);
+        Ok(entropy::decode(&file.payload, &tables, h * w)?)
+    }
+
+    /// Tables for `channels` latent channels: groups repeat the model's tables.
+    fn tables_for(&self, channels: usize) -> Vec<crate::entropy::SymbolTable> {
+        (0..channels)
+            .map(|c| self.tables[c % self.tables.len()].clone())
+            .collect()
+    }
+
+    /// Container, model check, entropy decoding: the latent as a tensor.
+    fn start(
+        &self,
+        bytes: &[u8],
+        limits: &Limits,
+        modality: ModalityKind,
+    ) -> Result<(Header, Tensor<4>), CodecError> {
+        let file = crate::container::read(bytes, limits)?;
+        let signal = match file.header.signal {
+            SignalMeta::Image(_) => ModalityKind::Image,
+            SignalMeta::Audio(_) => ModalityKind::Audio,
+        };
+        if signal != modality {
+            return Err(CodecError::WrongModality {
+                model: modality,
+                signal,
+            });
+        }
+        self.check_id(&file.header)?;
+        self.check_geometry(&file.header)?;
+        let symbols = self.decode_symbols(&file)?;
+        let [c, h, w] = file.header.latent_shape.map(|v| v as usize);
+        let values: Vec<f32> = symbols.iter().map(|&s| s as f32).collect();
+        let y = Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), &self.device());
+        Ok((file.header, y))
+    }
+
+    /// The latent shape must be what this model makes of the stored signal size, or the
+    /// crop after decoding would read out of bounds.
+    fn check_geometry(&self, header: &Header) -> Result<(), CodecError> {
+        let s = self.config.stride() as u64;
+        let l = self.config.latent_dim as u64;
+        let [c, h, w] = header.latent_shape.map(u64::from);
+        let ok = match &header.signal {
+            SignalMeta::Image(m) => {
+                let (ph, pw) = (
+                    u64::from(m.height).div_ceil(s),
+                    u64::from(m.width).div_ceil(s),
+                );
+                c == l
+                    && h == ph
+                    && w == pw
+                    && u64::from(m.pad_left) < s
+                    && u64::from(m.pad_top) < s
+                    && u64::from(m.pad_left) + u64::from(m.width) <= pw * s
+                    && u64::from(m.pad_top) + u64::from(m.height) <= ph * s
+            }
+            SignalMeta::Audio(m) => {
+                let groups = u64::from(m.channels).div_ceil(self.config.channels as u64);
+                let n = m.frames.div_ceil(s);
+                c == groups * l
+                    && h == 1
+                    && w == n
+                    && u64::from(m.pad_left) < s
+                    && u64::from(m.pad_left) + m.frames <= n * s
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(CodecError::Input(
+                "the file's latent shape does not match its signal size for this model".into(),
+            ))
+        }
+    }
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, CodecError> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| CodecError::Input(format!("tensor readback failed: {e:?}")))
+}
+
+fn check_image(image: &RasterImage, limits: &Limits) -> Result<(), CodecError> {
+    let (w, h) = (image.width as u64, image.height as u64);
+    if w == 0 || h == 0 {
+        return Err(CodecError::Input(
+            "the image is empty (zero width or height)".into(),
+        ));
+    }
+    if w * h > limits.max_pixels {
+        return Err(CodecError::Input(format!(
+            "the image has {w}×{h} = {} pixels, over the limit of {}",
+            w * h,
+            limits.max_pixels
+        )));
+    }
+    if !(1..=4).contains(&image.channels) || !matches!(image.bit_depth, 8 | 16) {
+        return Err(CodecError::Input(format!(
+            "unsupported image layout: {} channels at {} bits",
+            image.channels, image.bit_depth
+        )));
+    }
+    if image.samples.len() as u64 != w * h * image.channels as u64 {
+        return Err(CodecError::Input(
+            "sample count does not match the image size".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_audio(
+    audio: &PcmAudio,
+    channels: usize,
+    frames: usize,
+    limits: &Limits,
+) -> Result<(), CodecError> {
+    if channels == 0 || frames == 0 {
+        return Err(CodecError::Input(
+            "the audio is empty (no channels or no samples)".into(),
+        ));
+    }
+    if channels as u64 > limits.max_channels as u64 || frames as u64 > limits.max_frames {
+        return Err(CodecError::Input(format!(
+            "{channels} channels × {frames} frames is over the limits ({} channels, {} frames)",
+            limits.max_channels, limits.max_frames
+        )));
+    }
+    if audio.planes.iter().any(|p| p.len() != frames) {
+        return Err(CodecError::Input("audio channels differ in length".into()));
+    }
+    if audio.sample_rate == 0 {
+        return Err(CodecError::Input("the sample rate is zero".into()));
+    }
+    if audio.planes.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(CodecError::Input(
+            "the audio holds NaN or infinite samples".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Interleaved samples → three planes in [−½, ½] (gray replicated, alpha dropped).
+fn rgb_planes(image: &RasterImage) -> Vec<f32> {
+    let n = image.width as usize * image.height as usize;
+    let ch = image.channels as usize;
+    let scale = 1.0 / ((1u32 << image.bit_depth) - 1) as f32;
+    let mut planes = alloc::vec![0.0f32; 3 * n];
+    for (i, px) in image.samples.chunks_exact(ch).enumerate() {
+        for c in 0..3 {
+            let v = if ch >= 3 { px[c] } else { px[0] };
+            planes[c * n + i] = v as f32 * scale - 0.5;
+        }
+    }
+    planes
+}
+
+/// Three planes → interleaved gray or RGB at the stored bit depth, clamped and rounded.
+fn from_rgb_planes(planes: &[f32], meta: &ImageMeta) -> RasterImage {
+    let n = meta.width as usize * meta.height as usize;
+    let max = ((1u32 << meta.bit_depth) - 1) as f32;
+    let q = |v: f32| ((v + 0.5).clamp(0.0, 1.0) * max).round() as u16;
+    let gray = meta.channels <= 2;
+    let channels = if gray { 1 } else { 3 };
+    let mut samples = Vec::with_capacity(n * channels);
+    for i in 0..n {
+        if gray {
+            samples.push(q((planes[i] + planes[n + i] + planes[2 * n + i]) / 3.0));
+        } else {
+            samples.extend((0..3).map(|c| q(planes[c * n + i])));
+        }
+    }
+    RasterImage {
+        width: meta.width,
+        height: meta.height,
+        channels: channels as u8,
+        bit_depth: meta.bit_depth,
+        samples,
+    }
+}
