@@ -11,7 +11,7 @@ work="${WALLOC_DEMO_DIR:-$(mktemp -d)}"
 
 cargo build --release -p walloc -p walloc-train
 "$target/release/walloc-train" image --data tests/data/images --preset tiny \
-  --out "$work/run" --steps 60 --batch 4 --crop 32 --lr 3e-3 --warmup 5 --valid-every 20
+  --out "$work/run" --steps 300 --batch 4 --crop 64 --lr 1e-2 --warmup 5 --valid-every 100
 "$target/release/walloc-train" export "$work/run" -o "$work/tiny.wlm" --force
 cp tests/data/photos/chelsea-crop.png "$work/photo.png"
 "$target/release/walloc" encode --model "$work/tiny.wlm" "$work/photo.png" -o "$work/photo.wl" --force

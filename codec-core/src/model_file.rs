@@ -67,6 +67,19 @@ pub enum ModelError {
     TooLarge { limit: usize },
 }
 
+/// Renumbers parameters 0, 1, 2, … in the module's traversal order.
+struct CanonicalIds(u64);
+
+impl burn::module::ModuleMapper for CanonicalIds {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        self.0 += 1;
+        burn::module::Param::initialized(burn::module::ParamId::from(self.0), param.val())
+    }
+}
+
 /// Largest model file accepted by default (the shipped ones are a few megabytes).
 pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
 
@@ -74,7 +87,9 @@ impl Model {
     /// Turns a trained codec into a model: the density's symbol probabilities become
     /// integer tables.
     pub fn export(config: CodecConfig, codec: Codec) -> Result<Self, ModelError> {
-        let codec = codec.valid();
+        // Parameter ids are random per process; numbering them in module order makes the
+        // file (and so the model id) a function of the weights alone.
+        let codec = codec.valid().map(&mut CanonicalIds(0));
         let max = config.max_symbol();
         let tables = codec
             .density

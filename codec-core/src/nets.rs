@@ -222,6 +222,7 @@ pub struct Decoder {
     act_out: NormAct,
     snake_out: Option<Snake>,
     conv_out: Conv2d,
+    skip: Option<Conv2d>,
 }
 
 impl Decoder {
@@ -254,12 +255,27 @@ impl Decoder {
             units,
             act_out: NormAct::new(config, w, device),
             snake_out: audio.then(|| Snake::new(w, device)),
-            conv_out: conv(w, config.packet_channels(), kernel(m, 3), 1, device),
+            // With the linear skip the network starts near zero and learns a correction.
+            conv_out: if config.decoder_skip {
+                residual_out_conv(w, config.packet_channels(), kernel(m, 3), 1, device)
+            } else {
+                conv(w, config.packet_channels(), kernel(m, 3), 1, device)
+            },
+            skip: config.decoder_skip.then(|| {
+                conv(
+                    config.latent_dim,
+                    config.packet_channels(),
+                    [1, 1],
+                    1,
+                    device,
+                )
+            }),
         }
     }
 
     /// Latent `[B, latent_dim, h, w]` → packets `[B, packet_channels, h, w]`.
     pub fn forward(&self, latent: Tensor<4>) -> Tensor<4> {
+        let linear = self.skip.as_ref().map(|s| s.forward(latent.clone()));
         let mut x = self.conv_in.forward(latent);
         let half = self.blocks.len() / 2;
         for (i, block) in self.blocks.iter().enumerate() {
@@ -277,7 +293,11 @@ impl Decoder {
             Some(s) => s.forward(x),
             None => self.act_out.forward(x),
         };
-        self.conv_out.forward(x)
+        let x = self.conv_out.forward(x);
+        match linear {
+            Some(l) => x + l,
+            None => x,
+        }
     }
 }
 

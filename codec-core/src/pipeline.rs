@@ -151,7 +151,7 @@ impl Model {
                     .iter()
                     .map(|v| (v - means[c]) * gain)
                     .collect();
-                let (p, _, _, _, _) = signal::pad_planes(&plane, 1, 1, frames, stride);
+                let (p, _, _) = signal::pad_signals(&plane, 1, frames, stride);
                 data.extend_from_slice(&p);
             }
         }

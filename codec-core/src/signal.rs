@@ -30,8 +30,30 @@ pub fn pad_planes(
     width: usize,
     multiple: usize,
 ) -> (Vec<f32>, usize, usize, usize, usize) {
-    let (top, bottom) = padding(height, multiple);
-    let (left, right) = padding(width, multiple);
+    pad_planes_by(planes, channels, height, width, (multiple, multiple))
+}
+
+/// Reflect-pads `[channels, length]` signals to a multiple of `multiple` frames. Returns
+/// the padded signals, their length and the padding before.
+pub fn pad_signals(
+    planes: &[f32],
+    channels: usize,
+    length: usize,
+    multiple: usize,
+) -> (Vec<f32>, usize, usize) {
+    let (out, _, padded, left, _) = pad_planes_by(planes, channels, 1, length, (1, multiple));
+    (out, padded, left)
+}
+
+fn pad_planes_by(
+    planes: &[f32],
+    channels: usize,
+    height: usize,
+    width: usize,
+    (multiple_h, multiple_w): (usize, usize),
+) -> (Vec<f32>, usize, usize, usize, usize) {
+    let (top, bottom) = padding(height, multiple_h);
+    let (left, right) = padding(width, multiple_w);
     let (ph, pw) = (height + top + bottom, width + left + right);
     let cols: Vec<usize> = (0..pw)
         .map(|x| reflect_index(x as isize - left as isize, width))

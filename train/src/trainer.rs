@@ -105,6 +105,9 @@ impl Trainer {
         } else {
             std::fs::create_dir_all(run_dir)
                 .map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+            // Seeded so a run is reproducible from its settings (the seed is global to the
+            // backend: two trainers initialising at once in one process may interleave).
+            device.seed(settings.seed);
             let model = init.unwrap_or_else(|| Codec::new(&config, &device));
             let rng = Rng::new(settings.seed);
             (config, settings, 0, rng, model, optimizer())
@@ -271,7 +274,19 @@ impl Trainer {
     /// Trains to `settings.steps`, validating and checkpointing every `valid_every`
     /// steps; stops early (after a checkpoint) when `stop` is raised.
     pub fn run(&mut self, stop: Arc<AtomicBool>, quiet: bool) -> Result<(), String> {
+        self.run_until(self.settings.steps, stop, quiet)
+    }
+
+    /// Like [`run`](Self::run) but pauses (with a checkpoint) at step `end`, as an
+    /// interrupted run would; the schedule still spans `settings.steps`.
+    pub fn run_until(
+        &mut self,
+        end: usize,
+        stop: Arc<AtomicBool>,
+        quiet: bool,
+    ) -> Result<(), String> {
         let total = self.settings.steps;
+        let end = end.min(total);
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -290,7 +305,7 @@ impl Trainer {
         let mut last_valid = String::new();
         let mut avg: Option<StepStats> = None;
         let (mut interval_loss, mut interval_steps) = (0.0f64, 0usize);
-        while self.step < total {
+        while self.step < end {
             if stop.load(Ordering::SeqCst) {
                 bar.println("interrupted: writing a checkpoint");
                 break;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::tensor::Device;
+use walloc_core::codec::Codec;
 use walloc_core::config::CodecConfig;
 use walloc_core::container::{Limits, SampleFormat};
 use walloc_core::model_file::Model;
@@ -33,7 +34,7 @@ fn settings(data_dir: &str, steps: usize, crop: usize, lr: f32) -> RunSettings {
         lambda: 0.01,
         lr,
         warmup: 5,
-        valid_every: 10,
+        valid_every: (steps / 6).max(1),
         seed: 7,
         data: data(data_dir),
         valid: None,
@@ -41,8 +42,12 @@ fn settings(data_dir: &str, steps: usize, crop: usize, lr: f32) -> RunSettings {
 }
 
 fn train(preset: &str, s: RunSettings, dir: &Path) -> Trainer {
+    train_from(preset, s, dir, None)
+}
+
+fn train_from(preset: &str, s: RunSettings, dir: &Path, init: Option<Codec>) -> Trainer {
     let config = CodecConfig::preset(preset).unwrap();
-    let mut t = Trainer::open(config, s, dir, Device::flex(), false, None).unwrap();
+    let mut t = Trainer::open(config, s, dir, Device::flex(), false, init).unwrap();
     t.run(Arc::new(AtomicBool::new(false)), true).unwrap();
     t
 }
@@ -86,7 +91,7 @@ fn psnr(a: &RasterImage, b: &RasterImage) -> f64 {
 #[test]
 fn tiny_image_codec_learns_exports_and_round_trips() {
     let dir = scratch("image");
-    let t = train("tiny", settings("images", 60, 32, 3e-3), &dir);
+    let t = train("tiny", settings("images", 300, 64, 1e-2), &dir);
     let losses = interval_losses(&dir);
     assert_eq!(losses.len(), 6, "{losses:?}");
     assert!(
@@ -110,18 +115,39 @@ fn tiny_image_codec_learns_exports_and_round_trips() {
     );
     let back = loaded.decode_image(&wl, &limits).unwrap();
     let quality = psnr(&photo, &back);
-    // A 4-channel latent after 60 steps: far from a good codec, far above noise.
-    assert!(quality > 17.0, "PSNR {quality:.2} dB");
+    // A 4-channel latent after 300 steps on six crops (about 20.5 dB when written): far
+    // from a good codec, far above what a broken pipeline gives (11-13 dB).
+    assert!(quality > 18.5, "PSNR {quality:.2} dB");
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn resumed_run_continues_exactly() {
-    let straight = scratch("straight");
-    train("tiny", settings("images", 20, 32, 3e-3), &straight);
-    let split = scratch("split");
-    train("tiny", settings("images", 10, 32, 3e-3), &split);
+    // Both runs start from the same weights (the backend's seed is global, and other
+    // tests initialise models on other threads at the same time).
     let config = CodecConfig::preset("tiny").unwrap();
+    let init = Codec::new(&config, &Device::flex().autodiff());
+    let straight = scratch("straight");
+    train_from(
+        "tiny",
+        settings("images", 20, 32, 3e-3),
+        &straight,
+        Some(init.clone()),
+    );
+    let split = scratch("split");
+    {
+        let mut t = Trainer::open(
+            config.clone(),
+            settings("images", 20, 32, 3e-3),
+            &split,
+            Device::flex(),
+            false,
+            Some(init),
+        )
+        .unwrap();
+        t.run_until(10, Arc::new(AtomicBool::new(false)), true)
+            .unwrap();
+    }
     let mut t = Trainer::open(
         config,
         settings("images", 20, 32, 3e-3),
@@ -133,9 +159,15 @@ fn resumed_run_continues_exactly() {
     .unwrap();
     assert_eq!(t.step(), 10);
     t.run(Arc::new(AtomicBool::new(false)), true).unwrap();
-    let a = std::fs::read(straight.join("model.bpk")).unwrap();
-    let b = std::fs::read(split.join("model.bpk")).unwrap();
-    assert!(a == b, "weights after 10 + 10 steps differ from 20 steps");
+    // Exported model files name parameters canonically: equal bytes mean equal weights.
+    let export = |dir: &Path| {
+        let (config, codec) = load_checkpoint(dir, &Device::flex()).unwrap();
+        Model::export(config, codec).unwrap().to_bytes().unwrap()
+    };
+    assert!(
+        export(&straight) == export(&split),
+        "weights after 10 + 10 steps differ from 20 steps"
+    );
     assert_eq!(interval_losses(&straight), interval_losses(&split));
     std::fs::remove_dir_all(&straight).ok();
     std::fs::remove_dir_all(&split).ok();
@@ -167,9 +199,12 @@ fn estimated_and_coded_bits_agree_on_a_real_photo() {
 #[test]
 fn tiny_audio_codec_learns_and_round_trips_music() {
     let dir = scratch("audio");
-    let t = train("tiny-audio", settings("audio", 40, 4096, 3e-3), &dir);
+    let t = train("tiny-audio", settings("audio", 200, 4096, 1e-2), &dir);
     let losses = interval_losses(&dir);
-    assert!(losses[3] < losses[0], "loss did not go down: {losses:?}");
+    assert!(
+        losses[5] < 0.8 * losses[0],
+        "loss did not go down: {losses:?}"
+    );
     let model = Model::export(t.config.clone(), t.model().clone()).unwrap();
     let loaded = Model::from_bytes(&model.to_bytes().unwrap(), &Device::flex()).unwrap();
     let mut reader = hound::WavReader::open(data("audio/nebula-0.5s.wav")).unwrap();
@@ -204,7 +239,8 @@ fn tiny_audio_codec_learns_and_round_trips_music() {
         err += ((a - b) as f64).powi(2);
     }
     let snr = 10.0 * (sig / err).log10();
-    assert!(snr > 3.0, "SNR {snr:.2} dB");
+    // About 3 dB when written: a 4-channel latent for 32 packets after 200 steps.
+    assert!(snr > 2.0, "SNR {snr:.2} dB");
     // Mono through a stereo model: one channel back, same length.
     let mono = PcmAudio {
         planes: vec![audio.planes[0].clone()],
