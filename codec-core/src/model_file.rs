@@ -63,6 +63,8 @@ pub enum ModelError {
     Tables(String),
     #[error("model file has invalid weights: {0}")]
     Weights(String),
+    #[error("model file has reserved header bytes set (written by a newer walloc?)")]
+    Reserved,
     #[error("model file is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
 }
@@ -163,6 +165,9 @@ impl Model {
         }
         if bytes[8] != MODEL_VERSION {
             return Err(ModelError::UnsupportedVersion(bytes[8]));
+        }
+        if bytes[9..12] != [0; 3] {
+            return Err(ModelError::Reserved);
         }
         let id: ModelId = bytes[12..28].try_into().expect("16 bytes");
         let content = &bytes[HEAD..];

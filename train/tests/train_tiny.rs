@@ -121,6 +121,14 @@ fn tiny_image_codec_learns_exports_and_round_trips() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Logged intervals end at the pause (step 10), so the interval means agree too.
+fn resume_settings() -> RunSettings {
+    RunSettings {
+        valid_every: 5,
+        ..settings("images", 20, 32, 3e-3)
+    }
+}
+
 #[test]
 fn resumed_run_continues_exactly() {
     // Both runs start from the same weights (the backend's seed is global, and other
@@ -128,17 +136,12 @@ fn resumed_run_continues_exactly() {
     let config = CodecConfig::preset("tiny").unwrap();
     let init = Codec::new(&config, &Device::flex().autodiff());
     let straight = scratch("straight");
-    train_from(
-        "tiny",
-        settings("images", 20, 32, 3e-3),
-        &straight,
-        Some(init.clone()),
-    );
+    train_from("tiny", resume_settings(), &straight, Some(init.clone()));
     let split = scratch("split");
     {
         let mut t = Trainer::open(
             config.clone(),
-            settings("images", 20, 32, 3e-3),
+            resume_settings(),
             &split,
             Device::flex(),
             false,
@@ -150,7 +153,7 @@ fn resumed_run_continues_exactly() {
     }
     let mut t = Trainer::open(
         config,
-        settings("images", 20, 32, 3e-3),
+        resume_settings(),
         &split,
         Device::flex(),
         true,
