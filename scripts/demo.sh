@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 work="${WALLOC_DEMO_DIR:-$(mktemp -d)}"
 
-cargo build --release -p walloc -p walloc-train
+cargo build --release --workspace
 "$target/release/walloc-train" image --data tests/data/images --preset tiny \
   --out "$work/run" --steps 300 --batch 4 --crop 64 --lr 1e-2 --warmup 5 --valid-every 100
 "$target/release/walloc-train" export "$work/run" -o "$work/tiny.wlm" --force

@@ -97,6 +97,10 @@ struct TrainArgs {
     /// Start from the weights of an exported model file (warm start).
     #[arg(long)]
     init: Option<PathBuf>,
+    /// Stop (with a checkpoint) after this many minutes; `--resume` continues. Long
+    /// trainings are a series of such runs.
+    #[arg(long)]
+    time_limit: Option<f64>,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -194,6 +198,14 @@ fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    }
+    if let Some(minutes) = a.time_limit {
+        let stop = stop.clone();
+        let limit = std::time::Duration::from_secs_f64(minutes.max(0.0) * 60.0);
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            stop.store(true, Ordering::SeqCst);
+        });
     }
     if !a.quiet {
         eprintln!(

@@ -307,7 +307,7 @@ impl Trainer {
         let (mut interval_loss, mut interval_steps) = (0.0f64, 0usize);
         while self.step < end {
             if stop.load(Ordering::SeqCst) {
-                bar.println("interrupted: writing a checkpoint");
+                say(&bar, quiet, "interrupted: writing a checkpoint".into());
                 break;
             }
             let s = self.train_step();
@@ -344,8 +344,20 @@ impl Trainer {
                         "  | valid {:.2} dB {:.3} {}",
                         r.quality_db, r.rate, r.rate_unit
                     );
-                    bar.println(format!("step {}:{last_valid}", self.step));
                 }
+                // The bar is hidden when stderr is not a terminal (nohup, CI): then each
+                // checkpoint gets a plain progress line instead.
+                let eta = (total - self.step) as f64 * self.settings.batch as f64 / per_s.max(1e-9);
+                say(
+                    &bar,
+                    quiet,
+                    format!(
+                        "step {}/{total}: loss {:.5}, train {psnr:.2} dB, {rate}, {per_s:.1} crops/s, ETA {:.0} min{last_valid}",
+                        self.step,
+                        a.loss,
+                        eta / 60.0
+                    ),
+                );
             }
         }
         self.save_checkpoint()?;
@@ -362,6 +374,18 @@ impl Trainer {
             );
         }
         Ok(())
+    }
+}
+
+/// A line above the progress bar, or on stderr when the bar is not drawn.
+fn say(bar: &ProgressBar, quiet: bool, line: String) {
+    if quiet {
+        return;
+    }
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }
 
