@@ -43,6 +43,12 @@ pub struct CodecConfig {
     /// much faster on few CPU cores.
     #[config(default = false)]
     pub decoder_skip: bool,
+    /// When positive, with a full-rank latent and the linear skip: the encoder starts as
+    /// this gain times the identity and the skip as its inverse, so training starts from
+    /// a working transform codec (wavelet packets quantised with step 1/gain, about
+    /// 29 dB at gain 8) instead of from noise.
+    #[config(default = 0.0)]
+    pub encoder_init_gain: f32,
     /// GroupNorm before each activation, as the reference. Its statistics span the whole
     /// image, so a decoder with it cannot decode in tiles; the shipped presets leave it off.
     #[config(default = false)]
@@ -164,7 +170,9 @@ impl CodecConfig {
             // Full-rank latent (4^3·3 = 192 channels, no dimensionality reduction): λ and
             // the entropy model decide what each channel is worth, as in learned transform
             // coding; the decoder refines a linear synthesis.
-            "image-wide" => image(192, 96, 2).with_decoder_skip(true),
+            "image-wide" => image(192, 96, 2)
+                .with_decoder_skip(true)
+                .with_encoder_init_gain(8.0),
             "audio-small" => audio(32, 96, 2).with_postfilter_taps(33),
             _ => return None,
         })

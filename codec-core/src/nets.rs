@@ -41,6 +41,30 @@ fn residual_out_conv(
     c
 }
 
+/// A 1×1 conv computing `gain · x` on `n` channels.
+fn scaled_identity(n: usize, gain: f32, device: &Device) -> Conv2d {
+    let mut c = conv(n, n, [1, 1], 1, device);
+    let mut w = alloc::vec![0.0f32; n * n];
+    for i in 0..n {
+        w[i * n + i] = gain;
+    }
+    c.weight = Param::from_tensor(Tensor::from_data(
+        burn::tensor::TensorData::new(w, [n, n, 1, 1]),
+        device,
+    ));
+    c.bias = Some(Param::from_tensor(Tensor::zeros([n], device)));
+    c
+}
+
+/// Whether the encoder and the decoder's linear skip start as a scaled identity pair (see
+/// `CodecConfig::encoder_init_gain`).
+fn identity_start(config: &CodecConfig) -> bool {
+    config.encoder_init_gain > 0.0
+        && config.decoder_skip
+        && config.encoder_hidden_layers == 0
+        && config.latent_dim == config.packet_channels()
+}
+
 /// Image convolutions are 3×3; audio ones run along time only (1×k).
 fn kernel(modality: ModalityKind, k: usize) -> [usize; 2] {
     match modality {
@@ -67,7 +91,11 @@ impl Encoder {
                 c
             })
             .collect();
-        let project = conv(width, config.latent_dim, [1, 1], 1, device);
+        let project = if identity_start(config) {
+            scaled_identity(width, config.encoder_init_gain, device)
+        } else {
+            conv(width, config.latent_dim, [1, 1], 1, device)
+        };
         Self { hidden, project }
     }
 
@@ -255,20 +283,34 @@ impl Decoder {
             units,
             act_out: NormAct::new(config, w, device),
             snake_out: audio.then(|| Snake::new(w, device)),
-            // With the linear skip the network starts near zero and learns a correction.
-            conv_out: if config.decoder_skip {
+            // With the linear skip the network starts near zero and learns a correction;
+            // starting from a working linear codec, the network's correction starts at
+            // exactly zero (its input is far from small, so a random start would swamp it).
+            conv_out: if identity_start(config) {
+                let mut c = conv(w, config.packet_channels(), kernel(m, 3), 1, device);
+                c.weight = Param::from_tensor(Tensor::zeros(c.weight.dims(), device));
+                c.bias = Some(Param::from_tensor(Tensor::zeros(
+                    [config.packet_channels()],
+                    device,
+                )));
+                c
+            } else if config.decoder_skip {
                 residual_out_conv(w, config.packet_channels(), kernel(m, 3), 1, device)
             } else {
                 conv(w, config.packet_channels(), kernel(m, 3), 1, device)
             },
             skip: config.decoder_skip.then(|| {
-                conv(
-                    config.latent_dim,
-                    config.packet_channels(),
-                    [1, 1],
-                    1,
-                    device,
-                )
+                if identity_start(config) {
+                    scaled_identity(config.latent_dim, 1.0 / config.encoder_init_gain, device)
+                } else {
+                    conv(
+                        config.latent_dim,
+                        config.packet_channels(),
+                        [1, 1],
+                        1,
+                        device,
+                    )
+                }
             }),
         }
     }
