@@ -1,17 +1,21 @@
-//! `walloc`: encode images and audio to `.wl` files and back.
-//!
-//! This is the first cut: `encode` and `decode` with an explicit `--model` file. Quality
-//! levels with shipped default models, `info`, `eval` and `latents` come with the CLI issue.
+//! `walloc`: encode images and audio to `.wl` files and back, inspect them, and export
+//! their latents for compressed-domain learning.
+
+mod media;
+mod models;
+mod npy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use burn::tensor::Device;
-use clap::{Parser, Subcommand};
-use walloc_core::config::ModalityKind;
-use walloc_core::container::{Limits, SampleFormat};
-use walloc_core::model_file::Model;
-use walloc_core::pipeline::{PcmAudio, RasterImage};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use walloc_core::container::{self, Header, Limits, SignalMeta};
+use walloc_core::model_file::id_hex;
+
+use media::Kind;
+use models::Models;
 
 #[derive(Parser)]
 #[command(
@@ -24,36 +28,86 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args, Clone)]
+struct Common {
+    /// A model file (from `walloc-train export`) instead of the built-in models.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Replace existing outputs.
+    #[arg(long)]
+    force: bool,
+    /// No progress or summary, errors only.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Refuse images larger than this many pixels (also applies to headers read).
+    #[arg(long, default_value_t = 1 << 28)]
+    max_pixels: u64,
+}
+
+impl Common {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_pixels: self.max_pixels,
+            ..Limits::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Compress an image (PNG, JPEG, WebP, BMP, TIFF) or a WAV file to .wl.
+    /// Compress images (PNG, JPEG, WebP, BMP, TIFF) or WAV files to .wl.
     Encode {
-        input: PathBuf,
-        /// Output file (default: the input with .wl).
+        /// Files or folders (every image and WAV file directly inside).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input) or folder (several); default: beside each input, .wl.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Model file (from `walloc-train export`).
-        #[arg(long)]
-        model: PathBuf,
-        /// Replace an existing output.
-        #[arg(long)]
-        force: bool,
+        /// Built-in quality level, 1 = smallest files (default: the middle one).
+        #[arg(long, conflicts_with = "model")]
+        quality: Option<u8>,
+        #[command(flatten)]
+        common: Common,
     },
-    /// Decompress a .wl file to PNG (images) or WAV (audio).
+    /// Decompress .wl files: images to PNG (or the format -o names), audio to WAV.
     Decode {
-        input: PathBuf,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output file (one input) or folder (several); default: beside each input.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Write 32-bit float WAV instead of 16-bit.
         #[arg(long)]
-        model: PathBuf,
+        float: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Describe a .wl file: signal, model, size, rate, header fields.
+    Info {
+        input: PathBuf,
+        /// Machine-readable output.
         #[arg(long)]
-        force: bool,
+        json: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write the quantized latent of a .wl file (or of an image or WAV, encoded first) as a
+    /// NumPy .npy array (channels × height × width, or channels × frames for audio).
+    Latents {
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, conflicts_with = "model")]
+        quality: Option<u8>,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("walloc: {e}");
             ExitCode::FAILURE
@@ -61,214 +115,324 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), String> {
+/// Runs a command; returns how many inputs failed (each already reported).
+fn run(command: Command) -> Result<usize, String> {
     match command {
         Command::Encode {
-            input,
+            inputs,
             output,
-            model,
-            force,
+            quality,
+            common,
         } => {
-            let model = load_model(&model)?;
-            let output = output.unwrap_or_else(|| input.with_extension("wl"));
-            refuse_overwrite(&output, force)?;
-            let limits = Limits::default();
-            let bytes = match model.config.modality {
-                ModalityKind::Image => model.encode_image(&read_image(&input)?, &limits),
-                ModalityKind::Audio => model.encode_audio(&read_wav(&input)?, &limits),
-            }
-            .map_err(|e| format!("{}: {e}", input.display()))?;
-            write_atomic(&output, &bytes)?;
-            eprintln!(
-                "{} → {} ({} bytes)",
-                input.display(),
-                output.display(),
-                bytes.len()
-            );
-            Ok(())
+            let mut models = Models::with_user_file(common.model.as_deref())?;
+            let limits = common.limits();
+            batch(&inputs, output.as_deref(), &common, "wl", |input, out| {
+                let kind =
+                    media::kind_of(input).ok_or("not an image or WAV file (by its extension)")?;
+                let model = models.for_encoding(kind, quality)?;
+                let bytes = match kind {
+                    Kind::Image => model.encode_image(&media::read_image(input, &limits)?, &limits),
+                    Kind::Audio => model.encode_audio(&media::read_wav(input, &limits)?, &limits),
+                }
+                .map_err(|e| e.to_string())?;
+                media::write_atomic(out, &bytes)?;
+                Ok(bytes.len() as u64)
+            })
         }
         Command::Decode {
+            inputs,
+            output,
+            float,
+            common,
+        } => {
+            let mut models = Models::with_user_file(common.model.as_deref())?;
+            let limits = common.limits();
+            batch(&inputs, output.as_deref(), &common, "", |input, out| {
+                let bytes = read_wl(input)?;
+                let header = container::read_header(&bytes, &limits).map_err(|e| e.to_string())?;
+                let model = models.for_decoding(&header.model_id)?;
+                let encoded = match header.signal {
+                    SignalMeta::Image(_) => media::image_bytes(
+                        &model
+                            .decode_image(&bytes, &limits)
+                            .map_err(|e| e.to_string())?,
+                        out,
+                    )?,
+                    SignalMeta::Audio(_) => media::wav_bytes(
+                        &model
+                            .decode_audio(&bytes, &limits)
+                            .map_err(|e| e.to_string())?,
+                        float,
+                    )?,
+                };
+                media::write_atomic(out, &encoded)?;
+                Ok(encoded.len() as u64)
+            })
+        }
+        Command::Info {
+            input,
+            json,
+            common,
+        } => {
+            let models = Models::with_user_file(common.model.as_deref())?;
+            let bytes = read_wl(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+            let file = container::read(&bytes, &common.limits())
+                .map_err(|e| format!("{}: {e}", input.display()))?;
+            let name = models.name_of(&file.header.model_id);
+            print_info(&file.header, bytes.len(), name.as_deref(), json);
+            Ok(0)
+        }
+        Command::Latents {
             input,
             output,
-            model,
-            force,
+            quality,
+            common,
         } => {
-            let model = load_model(&model)?;
-            let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
-            let limits = Limits::default();
-            let ext = match model.config.modality {
-                ModalityKind::Image => "png",
-                ModalityKind::Audio => "wav",
-            };
-            let output = output.unwrap_or_else(|| input.with_extension(ext));
-            refuse_overwrite(&output, force)?;
-            let err = |e: walloc_core::pipeline::CodecError| format!("{}: {e}", input.display());
-            let encoded = match model.config.modality {
-                ModalityKind::Image => {
-                    png_bytes(&model.decode_image(&bytes, &limits).map_err(err)?)?
+            media::refuse_overwrite(&output, common.force)?;
+            let mut models = Models::with_user_file(common.model.as_deref())?;
+            let limits = common.limits();
+            let at = |e: String| format!("{}: {e}", input.display());
+            let bytes = match media::kind_of(&input) {
+                Some(kind) => {
+                    let model = models.for_encoding(kind, quality).map_err(at)?;
+                    match kind {
+                        Kind::Image => model.encode_image(
+                            &media::read_image(&input, &limits).map_err(at)?,
+                            &limits,
+                        ),
+                        Kind::Audio => model
+                            .encode_audio(&media::read_wav(&input, &limits).map_err(at)?, &limits),
+                    }
+                    .map_err(|e| at(e.to_string()))?
                 }
-                ModalityKind::Audio => {
-                    wav_bytes(&model.decode_audio(&bytes, &limits).map_err(err)?)?
-                }
+                None => read_wl(&input).map_err(at)?,
             };
-            write_atomic(&output, &encoded)?;
-            eprintln!("{} → {}", input.display(), output.display());
-            Ok(())
+            let header = container::read_header(&bytes, &limits).map_err(|e| at(e.to_string()))?;
+            let model = models.for_decoding(&header.model_id).map_err(at)?;
+            let (header, symbols) = model
+                .latent_symbols(&bytes, &limits)
+                .map_err(|e| at(e.to_string()))?;
+            let [c, h, w] = header.latent_shape.map(|v| v as usize);
+            let shape: Vec<usize> = match header.signal {
+                SignalMeta::Image(_) => vec![c, h, w],
+                SignalMeta::Audio(_) => vec![c, w],
+            };
+            media::write_atomic(&output, &npy::int32(&symbols, &shape))?;
+            if !common.quiet {
+                eprintln!(
+                    "{} → {} (int32 {:?})",
+                    input.display(),
+                    output.display(),
+                    shape
+                );
+            }
+            Ok(0)
         }
     }
 }
 
-fn load_model(path: &Path) -> Result<Model, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Model::from_bytes(&bytes, &Device::flex()).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn refuse_overwrite(path: &Path, force: bool) -> Result<(), String> {
-    if path.exists() && !force {
-        return Err(format!(
-            "{} exists; pass --force to replace it",
-            path.display()
-        ));
+fn read_wl(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
     }
-    Ok(())
+    Ok(bytes)
 }
 
-/// Writes beside the target and renames, so a failure leaves no partial file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", path.display())
-        })
+/// The files a list of arguments names: files as given, folders by their direct entries
+/// of a known kind (`.wl` for decoding), sorted.
+fn expand(inputs: &[PathBuf], want_wl: bool) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                .map_err(|e| format!("{}: {e}", input.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .filter(|p| {
+                    if want_wl {
+                        p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wl"))
+                    } else {
+                        media::kind_of(p).is_some()
+                    }
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(input.clone());
+        }
+    }
+    Ok(files)
 }
 
-fn read_image(path: &Path) -> Result<RasterImage, String> {
-    let img =
-        image::open(path).map_err(|e| format!("{}: not a readable image: {e}", path.display()))?;
-    let (width, height) = (img.width(), img.height());
-    let (channels, bit_depth, samples): (u8, u8, Vec<u16>) = match img {
-        image::DynamicImage::ImageLuma8(i) => {
-            (1, 8, i.into_raw().into_iter().map(u16::from).collect())
+/// Where an input's output goes: `-o` as the file (one input) or the folder (several),
+/// else beside the input. Decoding (`ext` empty) picks .png or .wav from the header.
+fn output_for(
+    input: &Path,
+    output: Option<&Path>,
+    many: bool,
+    ext: &str,
+) -> Result<PathBuf, String> {
+    let ext = if ext.is_empty() {
+        let bytes = std::fs::read(input).unwrap_or_default();
+        match container::read_header(&bytes, &Limits::default()).map(|h| h.signal) {
+            Ok(SignalMeta::Audio(_)) => "wav",
+            _ => "png",
         }
-        image::DynamicImage::ImageLumaA8(i) => {
-            (2, 8, i.into_raw().into_iter().map(u16::from).collect())
-        }
-        image::DynamicImage::ImageRgba8(i) => {
-            (4, 8, i.into_raw().into_iter().map(u16::from).collect())
-        }
-        image::DynamicImage::ImageLuma16(i) => (1, 16, i.into_raw()),
-        image::DynamicImage::ImageLumaA16(i) => (2, 16, i.into_raw()),
-        image::DynamicImage::ImageRgb16(i) => (3, 16, i.into_raw()),
-        image::DynamicImage::ImageRgba16(i) => (4, 16, i.into_raw()),
-        other => (
-            3,
-            8,
-            other
-                .to_rgb8()
-                .into_raw()
-                .into_iter()
-                .map(u16::from)
-                .collect(),
-        ),
+    } else {
+        ext
     };
-    Ok(RasterImage {
-        width,
-        height,
-        channels,
-        bit_depth,
-        samples,
+    let name = input.file_name().ok_or("not a file name")?;
+    Ok(match output {
+        Some(o) if many || o.is_dir() => o.join(Path::new(name).with_extension(ext)),
+        Some(o) => o.to_path_buf(),
+        None => input.with_extension(ext),
     })
 }
 
-fn read_wav(path: &Path) -> Result<PcmAudio, String> {
-    let err = |e: hound::Error| format!("{}: not a readable WAV file: {e}", path.display());
-    let mut reader = hound::WavReader::open(path).map_err(err)?;
-    let spec = reader.spec();
-    let channels = spec.channels as usize;
-    let (format, samples): (SampleFormat, Vec<f32>) = match spec.sample_format {
-        hound::SampleFormat::Float => (
-            SampleFormat::Float32,
-            reader
-                .samples::<f32>()
-                .collect::<Result<_, _>>()
-                .map_err(err)?,
-        ),
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            (
-                SampleFormat::Int(spec.bits_per_sample as u8),
-                reader
-                    .samples::<i32>()
-                    .map(|s| s.map(|v| v as f32 * scale))
-                    .collect::<Result<_, _>>()
-                    .map_err(err)?,
+/// Runs `work` on every input, reporting failures one line each and carrying on.
+fn batch(
+    inputs: &[PathBuf],
+    output: Option<&Path>,
+    common: &Common,
+    ext: &str,
+    mut work: impl FnMut(&Path, &Path) -> Result<u64, String>,
+) -> Result<usize, String> {
+    let files = expand(inputs, ext.is_empty())?;
+    if files.is_empty() {
+        return Err("no input files found".into());
+    }
+    let many = files.len() > 1;
+    if let Some(o) = output {
+        if many && !o.is_dir() {
+            return Err(format!(
+                "{} is not a folder: with several inputs, -o names a folder",
+                o.display()
+            ));
+        }
+    }
+    let bar = if common.quiet || !many {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(files.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} {wide_msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let (mut failed, mut bytes_in, mut bytes_out) = (0usize, 0u64, 0u64);
+    for input in &files {
+        bar.set_message(input.display().to_string());
+        let result = output_for(input, output, many, ext).and_then(|out| {
+            if out == *input {
+                return Err("the output would replace the input".into());
+            }
+            media::refuse_overwrite(&out, common.force)?;
+            let written = work(input, &out)?;
+            Ok((out, written))
+        });
+        match result {
+            Ok((out, written)) => {
+                let size = std::fs::metadata(input).map_or(0, |m| m.len());
+                bytes_in += size;
+                bytes_out += written;
+                if !common.quiet && !many {
+                    eprintln!(
+                        "{} → {} ({size} → {written} bytes)",
+                        input.display(),
+                        out.display()
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| eprintln!("walloc: {}: {e}", input.display()));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if !common.quiet && many {
+        eprintln!(
+            "{} of {} files done ({bytes_in} → {bytes_out} bytes) in {:.1} s{}",
+            files.len() - failed,
+            files.len(),
+            started.elapsed().as_secs_f64(),
+            if failed > 0 {
+                format!(", {failed} failed")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(failed)
+}
+
+fn print_info(h: &Header, file_bytes: usize, model_name: Option<&str>, json: bool) {
+    let [c, lh, lw] = h.latent_shape;
+    let latent_values = u64::from(c) * u64::from(lh) * u64::from(lw);
+    let bits = file_bytes as f64 * 8.0;
+    let mut v = serde_json::json!({
+        "format_version": container::FORMAT_VERSION,
+        "bytes": file_bytes,
+        "model_id": id_hex(&h.model_id),
+        "model": model_name,
+        "latent_shape": [c, lh, lw],
+    });
+    let text = match &h.signal {
+        SignalMeta::Image(m) => {
+            let pixels = u64::from(m.width) * u64::from(m.height);
+            let samples = pixels * u64::from(m.channels.min(3).max(1));
+            let reduction = samples as f64 / latent_values as f64;
+            let bpp = bits / pixels as f64;
+            v["modality"] = "image".into();
+            v["width"] = m.width.into();
+            v["height"] = m.height.into();
+            v["channels"] = m.channels.into();
+            v["bit_depth"] = m.bit_depth.into();
+            v["pad_left"] = m.pad_left.into();
+            v["pad_top"] = m.pad_top.into();
+            v["bpp"] = bpp.into();
+            v["dimensionality_reduction"] = reduction.into();
+            format!(
+                "image {}×{}, {} channel(s), {}-bit\n{file_bytes} bytes, {bpp:.3} bpp\nlatent {c}×{lh}×{lw} ({reduction:.1}× fewer values than samples), padding left {} top {}",
+                m.width, m.height, m.channels, m.bit_depth, m.pad_left, m.pad_top
+            )
+        }
+        SignalMeta::Audio(m) => {
+            let seconds = m.frames as f64 / f64::from(m.sample_rate);
+            let kbps = bits / seconds / 1000.0;
+            let reduction = (m.frames * u64::from(m.channels)) as f64 / latent_values as f64;
+            v["modality"] = "audio".into();
+            v["sample_rate"] = m.sample_rate.into();
+            v["frames"] = m.frames.into();
+            v["channels"] = m.channels.into();
+            v["seconds"] = seconds.into();
+            v["sample_format"] = format!("{:?}", m.format).into();
+            v["gain"] = m.gain.into();
+            v["means"] = m.means.clone().into();
+            v["pad_left"] = m.pad_left.into();
+            v["kbps"] = kbps.into();
+            v["dimensionality_reduction"] = reduction.into();
+            format!(
+                "audio {seconds:.2} s, {} Hz, {} channel(s), {:?}\n{file_bytes} bytes, {kbps:.1} kbps\nlatent {c}×{lh}×{lw} ({reduction:.1}× fewer values than samples), gain {}",
+                m.sample_rate, m.channels, m.format, m.gain
             )
         }
     };
-    let planes = (0..channels)
-        .map(|c| {
-            samples
-                .iter()
-                .skip(c)
-                .step_by(channels.max(1))
-                .copied()
-                .collect()
-        })
-        .collect();
-    Ok(PcmAudio {
-        sample_rate: spec.sample_rate,
-        format,
-        planes,
-    })
-}
-
-fn png_bytes(img: &RasterImage) -> Result<Vec<u8>, String> {
-    use image::ImageEncoder;
-    let color = match (img.channels, img.bit_depth) {
-        (1, 8) => image::ExtendedColorType::L8,
-        (3, 8) => image::ExtendedColorType::Rgb8,
-        (1, 16) => image::ExtendedColorType::L16,
-        _ => image::ExtendedColorType::Rgb16,
-    };
-    let raw: Vec<u8> = if img.bit_depth == 8 {
-        img.samples.iter().map(|&v| v as u8).collect()
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("JSON values serialise")
+        );
     } else {
-        img.samples.iter().flat_map(|v| v.to_ne_bytes()).collect()
-    };
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(&raw, img.width, img.height, color)
-        .map_err(|e| format!("PNG encoding failed: {e}"))?;
-    Ok(out)
-}
-
-/// 16-bit PCM WAV at the stored rate and channel count.
-fn wav_bytes(audio: &PcmAudio) -> Result<Vec<u8>, String> {
-    let spec = hound::WavSpec {
-        channels: audio.planes.len() as u16,
-        sample_rate: audio.sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut cursor = std::io::Cursor::new(Vec::new());
-    let mut w = hound::WavWriter::new(&mut cursor, spec).map_err(|e| e.to_string())?;
-    let frames = audio.planes.first().map_or(0, Vec::len);
-    for f in 0..frames {
-        for p in &audio.planes {
-            w.write_sample((p[f] * 32767.0).round().clamp(-32768.0, 32767.0) as i16)
-                .map_err(|e| e.to_string())?;
-        }
+        println!(
+            "{text}\nmodel {}{}",
+            id_hex(&h.model_id),
+            model_name.map(|n| format!(" ({n})")).unwrap_or_default()
+        );
     }
-    w.finalize().map_err(|e| e.to_string())?;
-    Ok(cursor.into_inner())
 }

@@ -1,0 +1,237 @@
+//! Reading user files into the codec's raster and PCM types, and writing decoded signals
+//! out, always through a temporary file renamed into place.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{ImageEncoder, ImageReader};
+use walloc_core::container::{Limits, SampleFormat};
+use walloc_core::pipeline::{PcmAudio, RasterImage};
+
+/// What a file holds, judged by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Image,
+    Audio,
+}
+
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
+
+pub fn kind_of(path: &Path) -> Option<Kind> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    if ext == "wav" {
+        Some(Kind::Audio)
+    } else if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        Some(Kind::Image)
+    } else {
+        None
+    }
+}
+
+/// Decodes an image, refusing sizes over `limits` before the pixels are allocated.
+pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let reader = ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| format!("not a readable image: {e}"))?;
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(format!(
+            "the image is {w}×{h} = {} pixels, over the limit of {} (see --max-pixels)",
+            u64::from(w) * u64::from(h),
+            limits.max_pixels
+        ));
+    }
+    let mut reader = ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read: {e}"))?;
+    reader.no_limits();
+    let img = reader
+        .decode()
+        .map_err(|e| format!("not a readable image: {e}"))?;
+    let (width, height) = (img.width(), img.height());
+    let widen = |v: Vec<u8>| v.into_iter().map(u16::from).collect::<Vec<u16>>();
+    let (channels, bit_depth, samples) = match img {
+        image::DynamicImage::ImageLuma8(i) => (1, 8, widen(i.into_raw())),
+        image::DynamicImage::ImageLumaA8(i) => (2, 8, widen(i.into_raw())),
+        image::DynamicImage::ImageRgb8(i) => (3, 8, widen(i.into_raw())),
+        image::DynamicImage::ImageRgba8(i) => (4, 8, widen(i.into_raw())),
+        image::DynamicImage::ImageLuma16(i) => (1, 16, i.into_raw()),
+        image::DynamicImage::ImageLumaA16(i) => (2, 16, i.into_raw()),
+        image::DynamicImage::ImageRgb16(i) => (3, 16, i.into_raw()),
+        image::DynamicImage::ImageRgba16(i) => (4, 16, i.into_raw()),
+        // Float images: coded as 16-bit.
+        other if other.color().has_alpha() => (4, 16, other.to_rgba16().into_raw()),
+        other => (3, 16, other.to_rgb16().into_raw()),
+    };
+    Ok(RasterImage {
+        width,
+        height,
+        channels,
+        bit_depth,
+        samples,
+    })
+}
+
+/// Reads a WAV file (8/16/24/32-bit integer or 32-bit float) into planes in [−1, 1].
+pub fn read_wav(path: &Path, limits: &Limits) -> Result<PcmAudio, String> {
+    let err = |e: hound::Error| format!("not a readable WAV file: {e}");
+    let mut reader = hound::WavReader::open(path).map_err(err)?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels);
+    let frames = u64::from(reader.duration());
+    if channels == 0 || frames == 0 {
+        return Err("the WAV file holds no samples".into());
+    }
+    if channels as u64 > u64::from(limits.max_channels) || frames > limits.max_frames {
+        return Err(format!(
+            "{channels} channels × {frames} frames is over the limits ({} channels, {} frames)",
+            limits.max_channels, limits.max_frames
+        ));
+    }
+    let (format, samples): (SampleFormat, Vec<f32>) = match spec.sample_format {
+        hound::SampleFormat::Float => (
+            SampleFormat::Float32,
+            reader
+                .samples::<f32>()
+                .collect::<Result<_, _>>()
+                .map_err(err)?,
+        ),
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            (
+                SampleFormat::Int(spec.bits_per_sample as u8),
+                reader
+                    .samples::<i32>()
+                    .map(|s| s.map(|v| v as f32 * scale))
+                    .collect::<Result<_, _>>()
+                    .map_err(err)?,
+            )
+        }
+    };
+    let planes = (0..channels)
+        .map(|c| samples.iter().skip(c).step_by(channels).copied().collect())
+        .collect();
+    Ok(PcmAudio {
+        sample_rate: spec.sample_rate,
+        format,
+        planes,
+    })
+}
+
+/// Encodes a decoded image in the format `path`'s extension names (PNG by default).
+pub fn image_bytes(img: &RasterImage, path: &Path) -> Result<Vec<u8>, String> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| "png".into());
+    let gray = img.channels == 1;
+    let dynamic = if img.bit_depth == 8 {
+        let raw: Vec<u8> = img.samples.iter().map(|&v| v as u8).collect();
+        if gray {
+            image::GrayImage::from_raw(img.width, img.height, raw)
+                .map(image::DynamicImage::ImageLuma8)
+        } else {
+            image::RgbImage::from_raw(img.width, img.height, raw)
+                .map(image::DynamicImage::ImageRgb8)
+        }
+    } else if gray {
+        image::ImageBuffer::from_raw(img.width, img.height, img.samples.clone())
+            .map(image::DynamicImage::ImageLuma16)
+    } else {
+        image::ImageBuffer::from_raw(img.width, img.height, img.samples.clone())
+            .map(image::DynamicImage::ImageRgb16)
+    }
+    .ok_or("decoded image has the wrong number of samples")?;
+    let mut out = Vec::new();
+    let result = match ext.as_str() {
+        "png" => {
+            let (raw, color) = (dynamic.as_bytes().to_vec(), dynamic.color().into());
+            image::codecs::png::PngEncoder::new(&mut out)
+                .write_image(&raw, img.width, img.height, color)
+        }
+        "jpg" | "jpeg" => dynamic
+            .to_rgb8()
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg),
+        "webp" => dynamic
+            .to_rgba8()
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::WebP),
+        "bmp" => dynamic
+            .to_rgb8()
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Bmp),
+        "tif" | "tiff" => dynamic.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Tiff),
+        other => {
+            return Err(format!(
+                "cannot write .{other} images (use .png, .jpg, .webp, .bmp or .tiff)"
+            ));
+        }
+    };
+    result.map_err(|e| format!("image encoding failed: {e}"))?;
+    Ok(out)
+}
+
+/// WAV at the stored rate and channel count: 16-bit integer, or 32-bit float.
+pub fn wav_bytes(audio: &PcmAudio, float: bool) -> Result<Vec<u8>, String> {
+    let spec = hound::WavSpec {
+        channels: audio.planes.len() as u16,
+        sample_rate: audio.sample_rate,
+        bits_per_sample: if float { 32 } else { 16 },
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
+    };
+    let mut cursor = Cursor::new(Vec::new());
+    let mut w = hound::WavWriter::new(&mut cursor, spec).map_err(|e| e.to_string())?;
+    let frames = audio.planes.first().map_or(0, Vec::len);
+    for f in 0..frames {
+        for p in &audio.planes {
+            if float {
+                w.write_sample(p[f]).map_err(|e| e.to_string())?;
+            } else {
+                w.write_sample((p[f] * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    w.finalize().map_err(|e| e.to_string())?;
+    Ok(cursor.into_inner())
+}
+
+/// Refuses to replace an existing file without `--force`.
+pub fn refuse_overwrite(path: &Path, force: bool) -> Result<(), String> {
+    if path.exists() && !force {
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes beside the target and renames, so a failure or an interruption leaves no
+/// partial file under the final name.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
+}

@@ -1,0 +1,126 @@
+//! The models `walloc` knows: the shipped ones, compiled into the binary so that it works
+//! wherever it is run from, and any `--model FILE` the user names.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::tensor::Device;
+use walloc_core::container::ModelId;
+use walloc_core::model_file::{Model, id_hex};
+
+use crate::media::Kind;
+
+/// A model compiled into the binary.
+pub struct Shipped {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// 1 = smallest files.
+    pub quality: u8,
+    pub bytes: &'static [u8],
+}
+
+/// The shipped models (assets/models, see its README for the model cards).
+pub const SHIPPED: &[Shipped] = &[];
+
+/// The model id stored in a model file's header (bytes 12..28), without loading it.
+fn header_id(bytes: &[u8]) -> Option<ModelId> {
+    bytes.get(12..28)?.try_into().ok()
+}
+
+/// Loads models on first use and keeps them for the rest of a batch.
+#[derive(Default)]
+pub struct Models {
+    loaded: HashMap<ModelId, std::rc::Rc<Model>>,
+    /// A user's `--model` file, if any.
+    user: Option<std::rc::Rc<Model>>,
+}
+
+impl Models {
+    pub fn with_user_file(path: Option<&Path>) -> Result<Self, String> {
+        let mut m = Self::default();
+        if let Some(path) = path {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let model = Model::from_bytes(&bytes, &Device::flex())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            m.user = Some(std::rc::Rc::new(model));
+        }
+        Ok(m)
+    }
+
+    fn load(&mut self, s: &Shipped) -> Result<std::rc::Rc<Model>, String> {
+        let id = header_id(s.bytes).ok_or("a shipped model is damaged")?;
+        if let Some(m) = self.loaded.get(&id) {
+            return Ok(m.clone());
+        }
+        let model = Model::from_bytes(s.bytes, &Device::flex())
+            .map_err(|e| format!("shipped model {}: {e}", s.name))?;
+        let model = std::rc::Rc::new(model);
+        self.loaded.insert(id, model.clone());
+        Ok(model)
+    }
+
+    /// The model to encode a `kind` signal with: the user's, or the shipped one at
+    /// `quality` (default: the middle level).
+    pub fn for_encoding(
+        &mut self,
+        kind: Kind,
+        quality: Option<u8>,
+    ) -> Result<std::rc::Rc<Model>, String> {
+        if let Some(m) = &self.user {
+            return Ok(m.clone());
+        }
+        let levels: Vec<&Shipped> = SHIPPED.iter().filter(|s| s.kind == kind).collect();
+        if levels.is_empty() {
+            return Err(format!(
+                "this walloc has no built-in {} model; pass --model FILE (from walloc-train export)",
+                match kind {
+                    Kind::Image => "image",
+                    Kind::Audio => "audio",
+                }
+            ));
+        }
+        let q = quality.unwrap_or_else(|| levels[levels.len() / 2].quality);
+        let s = levels.iter().find(|s| s.quality == q).ok_or_else(|| {
+            let qs: Vec<String> = levels.iter().map(|s| s.quality.to_string()).collect();
+            format!("no quality level {q}: this walloc has {}", qs.join(", "))
+        })?;
+        self.load(s)
+    }
+
+    /// The model a `.wl` file names: the user's if its id matches, else a shipped one.
+    pub fn for_decoding(&mut self, id: &ModelId) -> Result<std::rc::Rc<Model>, String> {
+        if let Some(m) = &self.user {
+            if &m.id == id {
+                return Ok(m.clone());
+            }
+        }
+        if let Some(s) = SHIPPED
+            .iter()
+            .find(|s| header_id(s.bytes).as_ref() == Some(id))
+        {
+            return self.load(s);
+        }
+        Err(format!(
+            "encoded with model {}, which this walloc does not have{}; pass the model file with --model",
+            id_hex(id),
+            if self.user.is_some() {
+                " (nor does --model)"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    /// A name for the model with this id, for `info`.
+    pub fn name_of(&self, id: &ModelId) -> Option<String> {
+        if let Some(m) = &self.user {
+            if &m.id == id {
+                return Some(m.config.name.clone());
+            }
+        }
+        SHIPPED
+            .iter()
+            .find(|s| header_id(s.bytes).as_ref() == Some(id))
+            .map(|s| s.name.to_string())
+    }
+}
