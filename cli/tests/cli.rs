@@ -52,6 +52,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Encodes `src` beside itself with `model`, then decodes the `.wl` to `back`.
+fn round_trip(model: &Path, src: &Path, back: &Path) -> PathBuf {
+    ok(&["encode", "-q", "--model", s(model), s(src)]);
+    let wl = src.with_extension("wl");
+    ok(&["decode", "-q", "--model", s(model), s(&wl), "-o", s(back)]);
+    wl
+}
+
 fn image_model() -> PathBuf {
     data("models/tiny-image.wlm")
 }
@@ -82,17 +90,8 @@ fn photo_round_trip_keeps_size_and_quality() {
     let src = dir.join("cat.png");
     std::fs::copy(data("photos/chelsea-crop.png"), &src).unwrap();
     let model = image_model();
-    ok(&["encode", "--model", s(&model), s(&src)]);
-    let wl = dir.join("cat.wl");
-    assert!(wl.exists());
-    ok(&[
-        "decode",
-        "--model",
-        s(&model),
-        s(&wl),
-        "-o",
-        s(&dir.join("back.png")),
-    ]);
+    let wl = round_trip(&model, &src, &dir.join("back.png"));
+    assert_eq!(wl, dir.join("cat.wl"));
     let q = psnr(&rgb(&src), &rgb(&dir.join("back.png")));
     // The tiny test model: about 20 dB (the shipped models are tested in assets/).
     assert!(q > 18.0, "PSNR {q:.2}");
@@ -117,16 +116,7 @@ fn gray_and_rgba_inputs_come_back_gray_and_rgb() {
     let model = image_model();
     for name in ["gray", "rgba"] {
         let p = dir.join(format!("{name}.png"));
-        ok(&["encode", "-q", "--model", s(&model), s(&p)]);
-        ok(&[
-            "decode",
-            "-q",
-            "--model",
-            s(&model),
-            s(&dir.join(format!("{name}.wl"))),
-            "-o",
-            s(&dir.join(format!("{name}-back.png"))),
-        ]);
+        round_trip(&model, &p, &dir.join(format!("{name}-back.png")));
         let back = image::open(dir.join(format!("{name}-back.png"))).unwrap();
         let expected = if name == "gray" {
             image::ColorType::L8
@@ -144,16 +134,7 @@ fn music_round_trip_keeps_rate_channels_and_length() {
     let src = dir.join("clip.wav");
     std::fs::copy(data("audio/nebula-0.5s.wav"), &src).unwrap();
     let model = audio_model();
-    ok(&["encode", "-q", "--model", s(&model), s(&src)]);
-    ok(&[
-        "decode",
-        "-q",
-        "--model",
-        s(&model),
-        s(&dir.join("clip.wl")),
-        "-o",
-        s(&dir.join("back.wav")),
-    ]);
+    round_trip(&model, &src, &dir.join("back.wav"));
     let read = |p: &Path| {
         let mut r = hound::WavReader::open(p).unwrap();
         let spec = r.spec();
@@ -197,16 +178,7 @@ fn golden_image_file_is_stable() {
     let src = dir.join("cat.png");
     std::fs::copy(data("photos/chelsea-crop.png"), &src).unwrap();
     let model = image_model();
-    ok(&["encode", "-q", "--model", s(&model), s(&src)]);
-    ok(&[
-        "decode",
-        "-q",
-        "--model",
-        s(&model),
-        s(&dir.join("cat.wl")),
-        "-o",
-        s(&dir.join("cat-back.png")),
-    ]);
+    round_trip(&model, &src, &dir.join("cat-back.png"));
     let wl = std::fs::read(dir.join("cat.wl")).unwrap();
     let golden_wl = data("golden/chelsea-crop.wl");
     let golden_png = data("golden/chelsea-crop.decoded.png");
