@@ -44,9 +44,10 @@ pub struct CodecConfig {
     #[config(default = false)]
     pub decoder_skip: bool,
     /// When positive, with a full-rank latent and the linear skip: the encoder starts as
-    /// this gain times the identity and the skip as its inverse, so training starts from
-    /// a working transform codec (wavelet packets quantised with step 1/gain, about
-    /// 29 dB at gain 8) instead of from noise.
+    /// this gain times an orthonormal colour transform of each wavelet packet and the skip
+    /// as its inverse, so training starts from a working transform codec (packets
+    /// quantised with step 1/gain) instead of from noise. The gain sets the starting
+    /// operating point; λ should match it (see docs/training.md).
     #[config(default = 0.0)]
     pub encoder_init_gain: f32,
     /// GroupNorm before each activation, as the reference. Its statistics span the whole

@@ -41,12 +41,33 @@ fn residual_out_conv(
     c
 }
 
-/// A 1×1 conv computing `gain · x` on `n` channels.
-fn scaled_identity(n: usize, gain: f32, device: &Device) -> Conv2d {
+/// An orthonormal colour transform (the Karhunen–Loève basis of typical RGB: luma, then
+/// two opponent chroma axes). Starting the encoder with it codes one bright channel and
+/// two faint ones per packet instead of three correlated ones, as JPEG's YCbCr does.
+const COLOUR: [[f32; 3]; 3] = [
+    [0.577_350_3, 0.577_350_3, 0.577_350_3],
+    [0.707_106_8, 0.0, -0.707_106_8],
+    [0.408_248_3, -0.816_496_6, 0.408_248_3],
+];
+
+/// A 1×1 conv on `n = channels · packets` channels (channel-major, as the transform lays
+/// them out) computing `gain · M` on the signal channels of each packet, where `M` is the
+/// colour transform for RGB (or its transpose with `inverse`) and the identity otherwise.
+fn packet_mixer(n: usize, channels: usize, gain: f32, inverse: bool, device: &Device) -> Conv2d {
     let mut c = conv(n, n, [1, 1], 1, device);
+    let packets = n / channels;
     let mut w = alloc::vec![0.0f32; n * n];
-    for i in 0..n {
-        w[i * n + i] = gain;
+    for out_c in 0..channels {
+        for in_c in 0..channels {
+            let m = match (channels, inverse) {
+                (3, false) => COLOUR[out_c][in_c],
+                (3, true) => COLOUR[in_c][out_c],
+                _ => f32::from(u8::from(out_c == in_c)),
+            };
+            for p in 0..packets {
+                w[(out_c * packets + p) * n + in_c * packets + p] = gain * m;
+            }
+        }
     }
     c.weight = Param::from_tensor(Tensor::from_data(
         burn::tensor::TensorData::new(w, [n, n, 1, 1]),
@@ -92,7 +113,13 @@ impl Encoder {
             })
             .collect();
         let project = if identity_start(config) {
-            scaled_identity(width, config.encoder_init_gain, device)
+            packet_mixer(
+                width,
+                config.channels,
+                config.encoder_init_gain,
+                false,
+                device,
+            )
         } else {
             conv(width, config.latent_dim, [1, 1], 1, device)
         };
@@ -301,7 +328,13 @@ impl Decoder {
             },
             skip: config.decoder_skip.then(|| {
                 if identity_start(config) {
-                    scaled_identity(config.latent_dim, 1.0 / config.encoder_init_gain, device)
+                    packet_mixer(
+                        config.latent_dim,
+                        config.channels,
+                        1.0 / config.encoder_init_gain,
+                        true,
+                        device,
+                    )
                 } else {
                     conv(
                         config.latent_dim,
