@@ -5,13 +5,15 @@
 //!
 //! ```text
 //! 0   8   magic "WLMODEL\0"
-//! 8   1   model file version (1)
+//! 8   1   model file version (2; version 1 files are still read)
 //! 9   3   reserved, zero
 //! 12  16  model id: the first 16 bytes of SHA-256 over everything from offset 28 on
 //! 28  4   n: length of the configuration (JSON, UTF-8)
 //! 32  n   configuration
 //! ..  4   channel count C of the tables
-//!     per channel: i32 min_symbol, u32 count k, k × u32 frequencies (sum 2^16)
+//! ..  4   context count K (version 2 only; version 1 means K = 1)
+//!     per channel, per context: i32 min_symbol, u32 count k, k frequencies (sum 2^16),
+//!     each a u16 (version 2) or u32 (version 1)
 //! ..  8   m: length of the weights (burnpack)
 //! ..  m   weights
 //! ```
@@ -30,10 +32,10 @@ use sha2::{Digest, Sha256};
 use crate::codec::Codec;
 use crate::config::CodecConfig;
 use crate::container::ModelId;
-use crate::entropy::SymbolTable;
+use crate::entropy::{ContextCounts, MAX_CONTEXTS, SymbolTable};
 
 pub const MODEL_MAGIC: [u8; 8] = *b"WLMODEL\0";
-pub const MODEL_VERSION: u8 = 1;
+pub const MODEL_VERSION: u8 = 2;
 /// Bytes before the hashed content.
 const HEAD: usize = 28;
 
@@ -42,8 +44,10 @@ const HEAD: usize = 28;
 pub struct Model {
     pub config: CodecConfig,
     pub codec: Codec,
-    /// One table per latent channel.
+    /// `contexts` tables per latent channel, channel-major.
     pub tables: Vec<SymbolTable>,
+    /// Context buckets per channel (1: a plain factorized model).
+    pub contexts: usize,
     pub id: ModelId,
 }
 
@@ -51,7 +55,7 @@ pub struct Model {
 pub enum ModelError {
     #[error("not a walloc model file (bad magic)")]
     BadMagic,
-    #[error("model file version {0} is not supported (this walloc reads version 1)")]
+    #[error("model file version {0} is not supported (this walloc reads versions 1 and 2)")]
     UnsupportedVersion(u8),
     #[error("truncated model file: {0}")]
     Truncated(&'static str),
@@ -82,6 +86,10 @@ impl burn::module::ModuleMapper for CanonicalIds {
     }
 }
 
+/// Pseudo-counts of the learned density in each context table: enough to shape a context
+/// the training data rarely reached, too few to matter where it often did.
+const PRIOR_WEIGHT: f64 = 16.0;
+
 /// Largest model file accepted by default (the shipped ones are a few megabytes).
 pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
 
@@ -89,21 +97,45 @@ impl Model {
     /// Turns a trained codec into a model: the density's symbol probabilities become
     /// integer tables.
     pub fn export(config: CodecConfig, codec: Codec) -> Result<Self, ModelError> {
+        Self::export_with_counts(config, codec, None)
+    }
+
+    /// Like [`export`](Self::export), but with context tables fitted to `counts` (symbol
+    /// counts of the training data's latents under this codec), the learned density
+    /// serving as the prior of every context.
+    pub fn export_with_counts(
+        config: CodecConfig,
+        codec: Codec,
+        counts: Option<&ContextCounts>,
+    ) -> Result<Self, ModelError> {
         // Parameter ids are random per process; numbering them in module order makes the
         // file (and so the model id) a function of the weights alone.
         let codec = codec.valid().map(&mut CanonicalIds(0));
         let max = config.max_symbol();
-        let tables = codec
-            .density
-            .symbol_pmfs(max)
-            .iter()
-            .map(|pmf| SymbolTable::from_probabilities(-max, pmf))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ModelError::Tables(e.to_string()))?;
+        let pmfs = codec.density.symbol_pmfs(max);
+        let tables = match counts {
+            None => pmfs
+                .iter()
+                .map(|pmf| SymbolTable::from_probabilities(-max, pmf))
+                .collect::<Result<Vec<_>, _>>(),
+            Some(counts) => {
+                if counts.channels != config.latent_dim
+                    || counts.min_symbol != -max
+                    || counts.alphabet != (2 * max + 1) as usize
+                {
+                    return Err(ModelError::Tables(
+                        "the symbol counts do not match the configuration".into(),
+                    ));
+                }
+                counts.tables(&pmfs, PRIOR_WEIGHT)
+            }
+        }
+        .map_err(|e| ModelError::Tables(e.to_string()))?;
         let mut model = Self {
             config,
             codec,
             tables,
+            contexts: counts.map_or(1, |c| c.contexts),
             id: [0; 16],
         };
         model.id = model_id(&model.content()?);
@@ -122,12 +154,14 @@ impl Model {
         let mut out = Vec::new();
         out.extend_from_slice(&(config.len() as u32).to_le_bytes());
         out.extend_from_slice(&config);
-        out.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(self.config.latent_dim as u32).to_le_bytes());
+        out.extend_from_slice(&(self.contexts as u32).to_le_bytes());
         for t in &self.tables {
             out.extend_from_slice(&t.min_symbol().to_le_bytes());
             out.extend_from_slice(&(t.frequencies().len() as u32).to_le_bytes());
-            for f in t.frequencies() {
-                out.extend_from_slice(&(*f as u32).to_le_bytes());
+            for &f in t.frequencies() {
+                // Every frequency is below 2^16: each of at least 3 symbols has one ≥ 1.
+                out.extend_from_slice(&(f as u16).to_le_bytes());
             }
         }
         out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
@@ -163,8 +197,9 @@ impl Model {
         if bytes[..8] != MODEL_MAGIC {
             return Err(ModelError::BadMagic);
         }
-        if bytes[8] != MODEL_VERSION {
-            return Err(ModelError::UnsupportedVersion(bytes[8]));
+        let version = bytes[8];
+        if version != 1 && version != MODEL_VERSION {
+            return Err(ModelError::UnsupportedVersion(version));
         }
         if bytes[9..12] != [0; 3] {
             return Err(ModelError::Reserved);
@@ -187,9 +222,19 @@ impl Model {
                 config.latent_dim
             )));
         }
+        let contexts = if version == 1 {
+            1
+        } else {
+            r.u32("context count")? as usize
+        };
+        if !(1..=MAX_CONTEXTS).contains(&contexts) {
+            return Err(ModelError::Tables(alloc::format!(
+                "{contexts} contexts per channel (1..={MAX_CONTEXTS} allowed)"
+            )));
+        }
         let alphabet = (2 * config.max_symbol() + 1) as usize;
-        let mut tables = Vec::with_capacity(channels);
-        for _ in 0..channels {
+        let mut tables = Vec::with_capacity(channels * contexts);
+        for _ in 0..channels * contexts {
             let min = r.u32("table")? as i32;
             let k = r.u32("table")? as usize;
             if k != alphabet || min != -config.max_symbol() {
@@ -199,7 +244,13 @@ impl Model {
                 )));
             }
             let freqs = (0..k)
-                .map(|_| r.u32("table"))
+                .map(|_| {
+                    if version == 1 {
+                        r.u32("table")
+                    } else {
+                        r.u16("table").map(u32::from)
+                    }
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             tables.push(
                 SymbolTable::from_frequencies(min, freqs)
@@ -220,6 +271,7 @@ impl Model {
             config,
             codec,
             tables,
+            contexts,
             id,
         })
     }
@@ -257,6 +309,12 @@ impl<'a> Reader<'a> {
     fn u32(&mut self, what: &'static str) -> Result<u32, ModelError> {
         Ok(u32::from_le_bytes(
             self.take(4, what)?.try_into().expect("4"),
+        ))
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, ModelError> {
+        Ok(u16::from_le_bytes(
+            self.take(2, what)?.try_into().expect("2"),
         ))
     }
 

@@ -279,8 +279,8 @@ impl Model {
         let y = quantize(Companding::new(self.config.latent_bits).forward(z));
         let [_, c, h, w] = y.dims();
         let symbols: Vec<i32> = to_vec(y)?.iter().map(|&v| v as i32).collect();
-        let tables = self.tables_for(c);
-        let payload = entropy::encode(&symbols, &tables, h * w)?;
+        let (tables, shape) = self.tables_for(c, h, w);
+        let payload = entropy::encode_planes(&symbols, &tables, &shape)?;
         Ok(WlFile { header, payload }.to_bytes()?)
     }
 
@@ -292,16 +292,32 @@ impl Model {
                 self.config.latent_dim
             )));
         }
-        let tables = self.tables_for(c);
-        Ok(entropy::decode(&file.payload, &tables, h * w)?)
+        let (tables, shape) = self.tables_for(c, h, w);
+        Ok(entropy::decode_planes(&file.payload, &tables, &shape)?)
     }
 
-    /// Tables for `channels` latent channels: groups repeat the model's tables.
-    fn tables_for(&self, channels: usize) -> Vec<crate::entropy::SymbolTable> {
-        (0..channels)
-            .map(|c| self.tables[c % self.tables.len()].clone())
-            .collect()
+    /// Tables for a latent of `channels × height × width`: groups of the model's
+    /// `latent_dim` channels repeat its tables.
+    fn tables_for(
+        &self,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> (Vec<crate::entropy::SymbolTable>, entropy::PlaneShape) {
+        let k = self.contexts;
+        let own = self.tables.len() / k;
+        let tables = (0..channels)
+            .flat_map(|c| self.tables[(c % own) * k..(c % own + 1) * k].iter().cloned())
+            .collect();
+        let shape = entropy::PlaneShape {
+            channels,
+            height,
+            width,
+            contexts: k,
+        };
+        (tables, shape)
     }
+
 
     /// Container, model check, entropy decoding: the latent as a tensor.
     fn start(

@@ -39,6 +39,13 @@ enum Command {
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+        /// Training files to fit the context tables to (default: the run's --data).
+        #[arg(long, conflicts_with = "plain")]
+        data: Option<PathBuf>,
+        /// Only the learned density's tables, no context modelling (larger files, no data
+        /// needed).
+        #[arg(long)]
+        plain: bool,
     },
 }
 
@@ -115,7 +122,9 @@ fn main() -> ExitCode {
             run_dir,
             output,
             force,
-        } => export(&run_dir, &output, force),
+            data,
+            plain,
+        } => export(&run_dir, &output, force, data, plain),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -222,7 +231,13 @@ fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
     trainer.run(stop, a.quiet)
 }
 
-fn export(run_dir: &std::path::Path, output: &std::path::Path, force: bool) -> Result<(), String> {
+fn export(
+    run_dir: &std::path::Path,
+    output: &std::path::Path,
+    force: bool,
+    data: Option<PathBuf>,
+    plain: bool,
+) -> Result<(), String> {
     if output.exists() && !force {
         return Err(format!(
             "{} exists; pass --force to replace it",
@@ -230,7 +245,29 @@ fn export(run_dir: &std::path::Path, output: &std::path::Path, force: bool) -> R
         ));
     }
     let (config, codec) = trainer::load_checkpoint(run_dir, &Device::flex())?;
-    let model = Model::export(config, codec).map_err(|e| e.to_string())?;
+    let model = if plain {
+        Model::export(config, codec).map_err(|e| e.to_string())?
+    } else {
+        let data = match data {
+            Some(d) => d,
+            None => trainer::load_settings(run_dir)?.data,
+        };
+        if !data.is_dir() {
+            return Err(format!(
+                "the training files ({}) are not here: pass --data DIR to fit the context \
+                 tables to other files of the same kind, or --plain for none",
+                data.display()
+            ));
+        }
+        let (images, clips) = match config.modality {
+            ModalityKind::Image => (walloc_train::data::load_images(&data)?, Vec::new()),
+            ModalityKind::Audio => (
+                Vec::new(),
+                walloc_train::data::load_wavs(&data, config.channels)?,
+            ),
+        };
+        walloc_train::contexts::export(&codec, &config, &images, &clips)?
+    };
     let bytes = model.to_bytes().map_err(|e| e.to_string())?;
     trainer::write_atomic(output, &bytes)?;
     eprintln!(

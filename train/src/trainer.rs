@@ -250,10 +250,10 @@ impl Trainer {
         let model = self.model.valid();
         let report = match self.config.modality {
             ModalityKind::Image if !self.valid_images.is_empty() => {
-                Some(validate::images(&model, &self.config, &self.valid_images)?)
+                Some(validate::images(&model, &self.config, &self.valid_images, &self.images)?)
             }
             ModalityKind::Audio if !self.valid_clips.is_empty() => {
-                Some(validate::audio(&model, &self.config, &self.valid_clips)?)
+                Some(validate::audio(&model, &self.config, &self.valid_clips, &self.clips)?)
             }
             _ => None,
         };
@@ -387,6 +387,14 @@ fn say(bar: &ProgressBar, quiet: bool, line: String) {
     } else {
         bar.println(line);
     }
+}
+
+/// The settings a run was started with (its `state.json`).
+pub fn load_settings(run_dir: &Path) -> Result<RunSettings, String> {
+    let state_path = run_dir.join("state.json");
+    let state: RunState = serde_json::from_slice(&read(&state_path)?)
+        .map_err(|e| format!("{}: {e}", state_path.display()))?;
+    Ok(state.settings)
 }
 
 /// The configuration and weights of a run's last checkpoint.

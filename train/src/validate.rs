@@ -5,10 +5,9 @@
 
 use walloc_core::codec::Codec;
 use walloc_core::config::CodecConfig;
-use walloc_core::container::{Limits, SampleFormat};
-use walloc_core::model_file::Model;
-use walloc_core::pipeline::{PcmAudio, RasterImage};
+use walloc_core::container::Limits;
 
+use crate::contexts::{pcm, raster};
 use crate::data::{Audio, Image};
 
 pub struct Report {
@@ -21,34 +20,14 @@ pub struct Report {
     pub estimated_rate: Option<f64>,
 }
 
-fn export(model: &Codec, config: &CodecConfig) -> Result<Model, String> {
-    Model::export(config.clone(), model.clone()).map_err(|e| format!("export for validation: {e}"))
-}
-
-/// The training representation (`x/255 − ½`) back to 8-bit samples.
-fn raster(img: &Image) -> RasterImage {
-    let plane = img.width * img.height;
-    let mut samples = Vec::with_capacity(3 * plane);
-    for i in 0..plane {
-        for c in 0..3 {
-            samples.push(
-                ((img.planes[c * plane + i] + 0.5) * 255.0)
-                    .round()
-                    .clamp(0.0, 255.0) as u16,
-            );
-        }
-    }
-    RasterImage {
-        width: img.width as u32,
-        height: img.height as u32,
-        channels: 3,
-        bit_depth: 8,
-        samples,
-    }
-}
-
-pub fn images(model: &Codec, config: &CodecConfig, images: &[Image]) -> Result<Report, String> {
-    let model = export(model, config)?;
+/// Validates `model` exported with context tables fitted to `train` (the training images).
+pub fn images(
+    model: &Codec,
+    config: &CodecConfig,
+    images: &[Image],
+    train: &[Image],
+) -> Result<Report, String> {
+    let model = crate::contexts::export(model, config, train, &[])?;
     let limits = Limits::default();
     let (mut psnr, mut bpp, mut estimated) = (0.0, 0.0, 0.0);
     for img in images {
@@ -87,20 +66,18 @@ pub fn images(model: &Codec, config: &CodecConfig, images: &[Image]) -> Result<R
     })
 }
 
-pub fn audio(model: &Codec, config: &CodecConfig, clips: &[Audio]) -> Result<Report, String> {
-    let model = export(model, config)?;
+/// Validates `model` exported with context tables fitted to `train` (the training clips).
+pub fn audio(
+    model: &Codec,
+    config: &CodecConfig,
+    clips: &[Audio],
+    train: &[Audio],
+) -> Result<Report, String> {
+    let model = crate::contexts::export(model, config, &[], train)?;
     let limits = Limits::default();
     let (mut snr, mut kbps) = (0.0, 0.0);
     for clip in clips {
-        let audio = PcmAudio {
-            sample_rate: clip.sample_rate,
-            format: SampleFormat::Float32,
-            planes: clip
-                .planes
-                .chunks(clip.frames)
-                .map(<[f32]>::to_vec)
-                .collect(),
-        };
+        let audio = pcm(clip);
         let wl = model
             .encode_audio(&audio, &limits)
             .map_err(|e| format!("{}: {e}", clip.name))?;
