@@ -1,6 +1,8 @@
-//! `walloc`: encode images and audio to `.wl` files and back, inspect them, and export
-//! their latents for compressed-domain learning.
+//! `walloc`: encode images and audio to `.wl` files and back, inspect them, export
+//! their latents for compressed-domain learning, and measure rate–distortion against
+//! other codecs (`eval`).
 
+mod eval;
 mod media;
 mod models;
 mod npy;
@@ -102,6 +104,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Rate–distortion of walloc against the codecs installed on PATH (JPEG, WebP, AVIF,
+    /// JPEG XL; Opus for audio) on a folder of images or WAV files: a table, and
+    /// optionally JSON and an SVG chart.
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
 /// Runs a command; returns how many inputs failed (each already reported).
 fn run(command: Command) -> Result<usize, String> {
     match command {
+        Command::Eval(args) => eval::run(args).map(|()| 0),
         Command::Encode {
             inputs,
             output,
