@@ -115,3 +115,13 @@ impl Codec {
 pub fn quantize(y: Tensor<4>) -> Tensor<4> {
     y.round()
 }
+
+/// Rounds toward zero with a dead zone: |y| → ⌊|y| + ½ − deadzone⌋ with y's sign
+/// ([`quantize`] when `deadzone` is 0, so files made without one keep their bytes).
+pub fn quantize_deadzone(y: Tensor<4>, deadzone: f32) -> Tensor<4> {
+    if deadzone <= 0.0 {
+        return quantize(y);
+    }
+    let magnitude = y.clone().abs().add_scalar(0.5 - deadzone).floor();
+    magnitude.mul(y.sign())
+}

@@ -63,6 +63,12 @@ pub struct CodecConfig {
     /// Taps of the audio time-domain post-filter (0 = none; the reference uses 129).
     #[config(default = 0)]
     pub postfilter_taps: usize,
+    /// Encoder only (decoders ignore it): latents are rounded toward zero by this much
+    /// more than rounding to nearest, i.e. |y| rounds up only past k + ½ + deadzone. A
+    /// small dead zone (0.1–0.3) drops many symbols to zero for little distortion, as
+    /// rate–distortion optimising encoders do. None (or 0) rounds to nearest. An option so
+    /// configurations written before it existed still load.
+    pub deadzone: Option<f32>,
     /// Hidden widths of the factorized density's per-channel MLP (Ballé et al. 2018).
     #[config(default = "alloc::vec![3, 3, 3]")]
     pub density_filters: Vec<usize>,
@@ -75,6 +81,11 @@ impl CodecConfig {
             ModalityKind::Image => self.channels << (2 * self.levels),
             ModalityKind::Audio => self.channels << self.levels,
         }
+    }
+
+    /// The encoder's dead zone (see the field), 0 when unset.
+    pub fn deadzone(&self) -> f32 {
+        self.deadzone.unwrap_or(0.0)
     }
 
     /// Largest symbol magnitude, 2^(b−1) − 1.
@@ -119,6 +130,9 @@ impl CodecConfig {
             || (self.postfilter_taps > 0 && self.postfilter_taps % 2 == 0)
         {
             return fail("postfilter_taps must be odd and at most 1025");
+        }
+        if !(0.0..0.5).contains(&self.deadzone()) {
+            return fail("deadzone must be in 0 ..< 0.5");
         }
         if self.density_filters.len() > 8 || self.density_filters.iter().any(|&f| f == 0 || f > 64)
         {
@@ -175,6 +189,12 @@ impl CodecConfig {
                 .with_decoder_skip(true)
                 .with_encoder_init_gain(8.0),
             "audio-small" => audio(32, 96, 2).with_postfilter_taps(33),
+            // Full-rank stereo latent (2·2^8 = 512 channels), starting as a mid/side
+            // wavelet packet codec with a learned correction, as `image-wide`.
+            "audio-wide" => audio(512, 64, 1)
+                .with_decoder_skip(true)
+                .with_encoder_init_gain(8.0)
+                .with_postfilter_taps(33),
             _ => return None,
         })
     }
@@ -193,6 +213,7 @@ pub const PRESETS: &[&str] = &[
     "image-medium",
     "image-wide",
     "audio-small",
+    "audio-wide",
 ];
 
 #[cfg(test)]

@@ -50,9 +50,15 @@ const COLOUR: [[f32; 3]; 3] = [
     [0.408_248_3, -0.816_496_6, 0.408_248_3],
 ];
 
+const MID_SIDE: [[f32; 2]; 2] = [
+    [core::f32::consts::FRAC_1_SQRT_2, core::f32::consts::FRAC_1_SQRT_2],
+    [core::f32::consts::FRAC_1_SQRT_2, -core::f32::consts::FRAC_1_SQRT_2],
+];
+
 /// A 1×1 conv on `n = channels · packets` channels (channel-major, as the transform lays
 /// them out) computing `gain · M` on the signal channels of each packet, where `M` is the
-/// colour transform for RGB (or its transpose with `inverse`) and the identity otherwise.
+/// colour transform for RGB (or its transpose with `inverse`), mid/side for stereo and the
+/// identity otherwise.
 fn packet_mixer(n: usize, channels: usize, gain: f32, inverse: bool, device: &Device) -> Conv2d {
     let mut c = conv(n, n, [1, 1], 1, device);
     let packets = n / channels;
@@ -62,6 +68,10 @@ fn packet_mixer(n: usize, channels: usize, gain: f32, inverse: bool, device: &De
             let m = match (channels, inverse) {
                 (3, false) => COLOUR[out_c][in_c],
                 (3, true) => COLOUR[in_c][out_c],
+                // Mid and side: stereo channels are mostly alike, so their sum carries the
+                // signal and their difference is small and cheap (symmetric, its own
+                // inverse).
+                (2, _) => MID_SIDE[out_c][in_c],
                 _ => f32::from(u8::from(out_c == in_c)),
             };
             for p in 0..packets {

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::bottleneck::Companding;
-use crate::codec::quantize;
+use crate::codec::{quantize, quantize_deadzone};
 use crate::config::ModalityKind;
 use crate::container::{
     AudioMeta, FormatError, Header, ImageMeta, Limits, SampleFormat, SignalMeta, WlFile,
@@ -276,7 +276,10 @@ impl Model {
 
     /// Companding, rounding, entropy coding and the container.
     fn finish(&self, header: Header, z: Tensor<4>) -> Result<Vec<u8>, CodecError> {
-        let y = quantize(Companding::new(self.config.latent_bits).forward(z));
+        let y = quantize_deadzone(
+            Companding::new(self.config.latent_bits).forward(z),
+            self.config.deadzone(),
+        );
         let [_, c, h, w] = y.dims();
         let symbols: Vec<i32> = to_vec(y)?.iter().map(|&v| v as i32).collect();
         let (tables, shape) = self.tables_for(c, h, w);

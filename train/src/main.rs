@@ -108,6 +108,11 @@ struct TrainArgs {
     /// trainings are a series of such runs.
     #[arg(long)]
     time_limit: Option<f64>,
+    /// Keep the encoder (and so the latent and its rate) as it starts, and train the
+    /// decoder alone on exactly rounded latents: a refinement of a working codec, e.g. an
+    /// `encoder_init_gain` start or an `--init` model, that can only gain quality.
+    #[arg(long)]
+    freeze_encoder: bool,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -184,6 +189,7 @@ fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
         seed: a.seed,
         data: a.data.clone(),
         valid: a.valid.clone(),
+        freeze_encoder: a.freeze_encoder,
     };
     let init = match &a.init {
         Some(path) => {

@@ -12,7 +12,8 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use walloc_core::codec::Codec;
+use walloc_core::bottleneck::Companding;
+use walloc_core::codec::{Codec, TrainOutput, quantize_deadzone};
 use walloc_core::config::{CodecConfig, ModalityKind};
 
 use crate::data::{self, Audio, Image};
@@ -34,6 +35,10 @@ pub struct RunSettings {
     pub seed: u64,
     pub data: PathBuf,
     pub valid: Option<PathBuf>,
+    /// Train the decoder alone on exactly rounded latents, the encoder (and so the rate)
+    /// fixed: see `--freeze-encoder`.
+    #[serde(default)]
+    pub freeze_encoder: bool,
 }
 
 /// What `state.json` holds beside the weights and optimizer files.
@@ -190,7 +195,15 @@ impl Trainer {
             ModalityKind::Image => {
                 let x = data::image_batch(&self.images, b, crop, &mut self.rng);
                 let x = Tensor::<4>::from_data(TensorData::new(x, [b, 3, crop, crop]), &dev);
-                let out = model.train_image(x.clone(), noise, cfg);
+                let out = if self.settings.freeze_encoder {
+                    let y = frozen_latent(model.analyse_image(x.clone(), cfg.levels), cfg);
+                    TrainOutput {
+                        bits: model.density.bits(y.clone()),
+                        reconstruction: model.synthesise_image(y, cfg),
+                    }
+                } else {
+                    model.train_image(x.clone(), noise, cfg)
+                };
                 let mse = (out.reconstruction - x).powi_scalar(2).mean();
                 (mse, out.bits, (b * crop * crop) as f32)
             }
@@ -198,7 +211,15 @@ impl Trainer {
                 let x = data::audio_batch(&self.clips, b, crop, &mut self.rng);
                 let c = cfg.channels;
                 let x = Tensor::<3>::from_data(TensorData::new(x, [b, c, crop]), &dev);
-                let out = model.train_audio(x.clone(), noise, cfg);
+                let out = if self.settings.freeze_encoder {
+                    let y = frozen_latent(model.analyse_audio(x.clone(), cfg.levels), cfg);
+                    TrainOutput {
+                        bits: model.density.bits(y.clone()),
+                        reconstruction: model.synthesise_audio(y, cfg),
+                    }
+                } else {
+                    model.train_audio(x.clone(), noise, cfg)
+                };
                 let mse = (out.reconstruction - x).powi_scalar(2).mean();
                 (mse, out.bits, (b * c * crop) as f32)
             }
@@ -375,6 +396,14 @@ impl Trainer {
         }
         Ok(())
     }
+}
+
+/// The latent exactly as the codec stores it (companded and rounded, with the encoder's
+/// dead zone), cut off from the encoder: with the encoder frozen the decoder learns to
+/// undo real rounding, not noise.
+fn frozen_latent(z: Tensor<4>, config: &CodecConfig) -> Tensor<4> {
+    let y = Companding::new(config.latent_bits).forward(z.detach());
+    quantize_deadzone(y, config.deadzone()).detach()
 }
 
 /// A line above the progress bar, or on stderr when the bar is not drawn.

@@ -38,6 +38,7 @@ fn settings(data_dir: &str, steps: usize, crop: usize, lr: f32) -> RunSettings {
         seed: 7,
         data: data(data_dir),
         valid: None,
+        freeze_encoder: false,
     }
 }
 
