@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# walloc end to end on a fresh checkout: build, train a tiny codec on the committed sample
-# photos, export its model file, then encode and decode a held-out photo.
-#
-# Until the shipped models land (assets/models), the codec is trained here in about a
-# minute; it is a smoke test of every stage, not a good codec.
+# walloc end to end on a fresh checkout: build, then encode and decode a committed photo and
+# a music clip with the built-in models, and describe the files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
 work="${WALLOC_DEMO_DIR:-$(mktemp -d)}"
+w="$target/release/walloc"
 
 cargo build --release --workspace
-"$target/release/walloc-train" image --data tests/data/images --preset tiny \
-  --out "$work/run" --steps 300 --batch 4 --crop 64 --lr 1e-2 --warmup 5 --valid-every 100
-"$target/release/walloc-train" export "$work/run" -o "$work/tiny.wlm" --force
-cp tests/data/photos/chelsea-crop.png "$work/photo.png"
-"$target/release/walloc" encode --model "$work/tiny.wlm" "$work/photo.png" -o "$work/photo.wl" --force
-"$target/release/walloc" decode --model "$work/tiny.wlm" "$work/photo.wl" -o "$work/photo.decoded.png" --force
-ls -l "$work/photo.png" "$work/photo.wl" "$work/photo.decoded.png"
+cp tests/data/photos/astronaut-crop.png "$work/photo.png"
+cp tests/data/audio/nebula-0.5s.wav "$work/music.wav"
+"$w" encode "$work/photo.png" "$work/music.wav" --force
+"$w" decode "$work/photo.wl" -o "$work/photo.decoded.png" --force
+"$w" decode "$work/music.wl" -o "$work/music.decoded.wav" --force
+"$w" info "$work/photo.wl"
+"$w" info "$work/music.wl"
+ls -l "$work"
 echo "demo files are in $work"

@@ -262,3 +262,77 @@ fn tiny_audio_codec_learns_and_round_trips_music() {
     assert_eq!(back.planes[0].len(), mono.planes[0].len());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The committed training crops as the trainer loads them.
+fn training_images() -> Vec<walloc_train::data::Image> {
+    walloc_train::data::load_images(&data("images")).unwrap()
+}
+
+#[test]
+fn context_tables_code_a_held_out_photo_smaller_and_to_the_same_pixels() {
+    // `image-wide` starts as a working transform codec, so its latents are a photo's real
+    // statistics without any training.
+    let config = CodecConfig::preset("image-wide").unwrap();
+    let codec = Codec::new(&config, &Device::flex());
+    let plain = Model::export(config.clone(), codec.clone()).unwrap();
+    let fitted = walloc_train::contexts::export(&codec, &config, &training_images(), &[]).unwrap();
+    assert_eq!(fitted.contexts, walloc_core::entropy::DEFAULT_CONTEXTS);
+    // The model file keeps the context tables (version 2) and the same id.
+    let loaded = Model::from_bytes(&fitted.to_bytes().unwrap(), &Device::flex()).unwrap();
+    assert_eq!((loaded.id, loaded.contexts), (fitted.id, fitted.contexts));
+    assert_eq!(loaded.tables, fitted.tables);
+
+    let photo = load_png("photos/astronaut-crop.png");
+    let limits = Limits::default();
+    let a = plain.encode_image(&photo, &limits).unwrap();
+    let b = loaded.encode_image(&photo, &limits).unwrap();
+    assert!(
+        b.len() * 10 < a.len() * 9,
+        "context tables should save over 10%: {} vs {} bytes",
+        b.len(),
+        a.len()
+    );
+    // Entropy coding is lossless: the same latent, so the same pixels.
+    assert_eq!(
+        plain.latent_symbols(&a, &limits).unwrap().1,
+        loaded.latent_symbols(&b, &limits).unwrap().1
+    );
+    assert_eq!(
+        plain.decode_image(&a, &limits).unwrap(),
+        loaded.decode_image(&b, &limits).unwrap()
+    );
+}
+
+#[test]
+fn a_frozen_encoder_keeps_the_latent_while_the_decoder_learns() {
+    let config = CodecConfig::preset("tiny").unwrap();
+    let init = Codec::new(&config, &Device::flex().autodiff());
+    let before = Model::export(config.clone(), init.clone()).unwrap();
+    let dir = scratch("frozen");
+    let s = RunSettings {
+        freeze_encoder: true,
+        lambda: 0.0,
+        ..settings("images", 60, 64, 1e-2)
+    };
+    let t = train_from("tiny", s, &dir, Some(init));
+    let losses = interval_losses(&dir);
+    assert!(losses[5] < 0.9 * losses[0], "decoder did not learn: {losses:?}");
+    let after = Model::export(t.config.clone(), t.model().clone()).unwrap();
+    let photo = load_png("photos/chelsea-crop.png");
+    let limits = Limits::default();
+    let (wa, wb) = (
+        before.encode_image(&photo, &limits).unwrap(),
+        after.encode_image(&photo, &limits).unwrap(),
+    );
+    assert_eq!(
+        before.latent_symbols(&wa, &limits).unwrap().1,
+        after.latent_symbols(&wb, &limits).unwrap().1,
+        "the encoder moved"
+    );
+    let (pa, pb) = (
+        psnr(&photo, &before.decode_image(&wa, &limits).unwrap()),
+        psnr(&photo, &after.decode_image(&wb, &limits).unwrap()),
+    );
+    assert!(pb > pa, "the trained decoder is no better: {pa:.2} → {pb:.2} dB");
+    std::fs::remove_dir_all(&dir).ok();
+}
