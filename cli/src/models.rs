@@ -19,8 +19,26 @@ pub struct Shipped {
     pub bytes: &'static [u8],
 }
 
-/// The shipped models (assets/models, see its README for the model cards).
-pub const SHIPPED: &[Shipped] = &[];
+macro_rules! shipped {
+    ($kind:ident, $file:literal, $quality:literal) => {
+        Shipped {
+            name: $file,
+            kind: Kind::$kind,
+            quality: $quality,
+            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/models/", $file)),
+        }
+    };
+}
+
+/// The shipped models (assets/models; its README holds the model cards).
+pub const SHIPPED: &[Shipped] = &[
+    shipped!(Image, "image-q1.wlm", 1),
+    shipped!(Image, "image-q2.wlm", 2),
+    shipped!(Image, "image-q3.wlm", 3),
+    shipped!(Image, "image-q4.wlm", 4),
+    shipped!(Audio, "audio-q1.wlm", 1),
+    shipped!(Audio, "audio-q2.wlm", 2),
+];
 
 /// The model id stored in a model file's header (bytes 12..28), without loading it.
 fn header_id(bytes: &[u8]) -> Option<ModelId> {
