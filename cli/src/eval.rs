@@ -472,6 +472,13 @@ fn image_sample(
     })
 }
 
+/// Runs a codec call and times it (wall clock, seconds).
+fn timed<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<(T, f64), String> {
+    let start = Instant::now();
+    let out = f().map_err(|e| e.to_string())?;
+    Ok((out, start.elapsed().as_secs_f64()))
+}
+
 fn walloc_image(model: &Model, src: &Photo) -> Result<Sample, String> {
     let raster = RasterImage {
         width: src.width,
@@ -481,16 +488,8 @@ fn walloc_image(model: &Model, src: &Photo) -> Result<Sample, String> {
         samples: src.rgb.iter().map(|&v| u16::from(v)).collect(),
     };
     let limits = Limits::default();
-    let start = Instant::now();
-    let bytes = model
-        .encode_image(&raster, &limits)
-        .map_err(|e| e.to_string())?;
-    let encode_s = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let decoded = model
-        .decode_image(&bytes, &limits)
-        .map_err(|e| e.to_string())?;
-    let decode_s = start.elapsed().as_secs_f64();
+    let (bytes, encode_s) = timed(|| model.encode_image(&raster, &limits))?;
+    let (decoded, decode_s) = timed(|| model.decode_image(&bytes, &limits))?;
     image_sample(src, bytes.len() as u64, &decoded, encode_s, decode_s)
 }
 
@@ -635,16 +634,8 @@ fn audio_sample(
 
 fn walloc_audio(model: &Model, src: &Clip) -> Result<Sample, String> {
     let limits = Limits::default();
-    let start = Instant::now();
-    let bytes = model
-        .encode_audio(&src.audio, &limits)
-        .map_err(|e| e.to_string())?;
-    let encode_s = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let decoded = model
-        .decode_audio(&bytes, &limits)
-        .map_err(|e| e.to_string())?;
-    let decode_s = start.elapsed().as_secs_f64();
+    let (bytes, encode_s) = timed(|| model.encode_audio(&src.audio, &limits))?;
+    let (decoded, decode_s) = timed(|| model.decode_audio(&bytes, &limits))?;
     audio_sample(src, bytes.len() as u64, &decoded, encode_s, decode_s)
 }
 
