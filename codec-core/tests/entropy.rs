@@ -5,21 +5,8 @@
 use proptest::prelude::*;
 use walloc_core::entropy::{self, SymbolTable};
 
-/// SplitMix64: a fixed, platform-independent stream of pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+mod support;
+use support::Rng;
 
 /// A discretised Laplacian of `scale` over −half..=half.
 fn laplace_pmf(scale: f64, half: i32) -> Vec<f64> {
