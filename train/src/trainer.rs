@@ -152,10 +152,31 @@ impl Trainer {
             }
         }
         let stride = self.config.stride();
-        if s.crop % stride != 0 {
+        if s.crop == 0 || s.crop % stride != 0 {
             return Err(format!(
-                "--crop {} is not a multiple of 2^J = {stride}",
+                "--crop {} is not a positive multiple of 2^J = {stride}",
                 s.crop
+            ));
+        }
+        // The batch samplers only crop files at least as large as the crop; say so here,
+        // before training starts, rather than fail inside a step.
+        let fits = match self.config.modality {
+            ModalityKind::Image => self
+                .images
+                .iter()
+                .any(|i| i.width >= s.crop && i.height >= s.crop),
+            ModalityKind::Audio => self.clips.iter().any(|c| c.frames >= s.crop),
+        };
+        if !fits {
+            return Err(format!(
+                "no training file in {} is at least as large as --crop {} ({}); pass a \
+                 smaller --crop",
+                s.data.display(),
+                s.crop,
+                match self.config.modality {
+                    ModalityKind::Image => "pixels per side",
+                    ModalityKind::Audio => "frames",
+                }
             ));
         }
         Ok(())
