@@ -25,7 +25,11 @@ macro_rules! shipped {
             name: $file,
             kind: Kind::$kind,
             quality: $quality,
-            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/models/", $file)),
+            bytes: include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../assets/models/",
+                $file
+            )),
         }
     };
 }

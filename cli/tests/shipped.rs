@@ -73,13 +73,33 @@ fn every_audio_level_meets_its_floor_and_levels_are_ordered() {
         let wl = dir.join(format!("q{q}.wl"));
         let back = dir.join(format!("q{q}.wav"));
         let q_arg = q.to_string();
-        walloc(&["encode", "-q", "--quality", &q_arg, src.to_str().unwrap(), "-o", wl.to_str().unwrap()]);
-        walloc(&["decode", "-q", wl.to_str().unwrap(), "-o", back.to_str().unwrap()]);
+        walloc(&[
+            "encode",
+            "-q",
+            "--quality",
+            &q_arg,
+            src.to_str().unwrap(),
+            "-o",
+            wl.to_str().unwrap(),
+        ]);
+        walloc(&[
+            "decode",
+            "-q",
+            wl.to_str().unwrap(),
+            "-o",
+            back.to_str().unwrap(),
+        ]);
         let quality = snr(&src, &back);
         let bytes = std::fs::metadata(&wl).unwrap().len();
-        assert!(quality > floor, "audio quality {q}: {quality:.2} dB, floor {floor}");
+        assert!(
+            quality > floor,
+            "audio quality {q}: {quality:.2} dB, floor {floor}"
+        );
         if let Some((b, p)) = last {
-            assert!(bytes > b && quality > p, "audio quality {q} is not above the level below it");
+            assert!(
+                bytes > b && quality > p,
+                "audio quality {q} is not above the level below it"
+            );
         }
         last = Some((bytes, quality));
     }

@@ -432,7 +432,12 @@ impl ContextCounts {
 
     /// Adds the symbols of one latent `[channels, height, width]` (channel count a multiple
     /// of `self.channels`: groups share the counts, as they share the tables).
-    pub fn add(&mut self, symbols: &[i32], height: usize, width: usize) -> Result<(), EntropyError> {
+    pub fn add(
+        &mut self,
+        symbols: &[i32],
+        height: usize,
+        width: usize,
+    ) -> Result<(), EntropyError> {
         let per_channel = height * width;
         if per_channel == 0 || symbols.len() % (per_channel * self.channels) != 0 {
             return Err(EntropyError::ShapeMismatch {
@@ -469,7 +474,11 @@ impl ContextCounts {
     /// Tables `[channels][contexts]`: each context's counts mixed with `prior_weight`
     /// pseudo-counts spread as the channel's `prior` (the learned density), so a context
     /// the data rarely reached still gets a sensible table.
-    pub fn tables(&self, priors: &[Vec<f64>], prior_weight: f64) -> Result<Vec<SymbolTable>, EntropyError> {
+    pub fn tables(
+        &self,
+        priors: &[Vec<f64>],
+        prior_weight: f64,
+    ) -> Result<Vec<SymbolTable>, EntropyError> {
         if priors.len() != self.channels || priors.iter().any(|p| p.len() != self.alphabet) {
             return Err(EntropyError::BadTable("priors do not match the counts"));
         }

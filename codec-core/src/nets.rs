@@ -51,8 +51,14 @@ const COLOUR: [[f32; 3]; 3] = [
 ];
 
 const MID_SIDE: [[f32; 2]; 2] = [
-    [core::f32::consts::FRAC_1_SQRT_2, core::f32::consts::FRAC_1_SQRT_2],
-    [core::f32::consts::FRAC_1_SQRT_2, -core::f32::consts::FRAC_1_SQRT_2],
+    [
+        core::f32::consts::FRAC_1_SQRT_2,
+        core::f32::consts::FRAC_1_SQRT_2,
+    ],
+    [
+        core::f32::consts::FRAC_1_SQRT_2,
+        -core::f32::consts::FRAC_1_SQRT_2,
+    ],
 ];
 
 /// A 1×1 conv on `n = channels · packets` channels (channel-major, as the transform lays

@@ -310,7 +310,11 @@ impl Model {
         let k = self.contexts;
         let own = self.tables.len() / k;
         let tables = (0..channels)
-            .flat_map(|c| self.tables[(c % own) * k..(c % own + 1) * k].iter().cloned())
+            .flat_map(|c| {
+                self.tables[(c % own) * k..(c % own + 1) * k]
+                    .iter()
+                    .cloned()
+            })
             .collect();
         let shape = entropy::PlaneShape {
             channels,
@@ -320,7 +324,6 @@ impl Model {
         };
         (tables, shape)
     }
-
 
     /// Container, model check, entropy decoding: the latent as a tensor.
     fn start(

@@ -45,10 +45,18 @@ fn contexts_round_trip_and_beat_one_table_on_clustered_activity() {
     let symbols = clustered(channels, h, w, 7);
     let mut sizes = Vec::new();
     for contexts in [1, 12] {
-        let shape = PlaneShape { channels, height: h, width: w, contexts };
+        let shape = PlaneShape {
+            channels,
+            height: h,
+            width: w,
+            contexts,
+        };
         let tables = fitted(&symbols, &shape);
         let bytes = entropy::encode_planes(&symbols, &tables, &shape).unwrap();
-        assert_eq!(entropy::decode_planes(&bytes, &tables, &shape).unwrap(), symbols);
+        assert_eq!(
+            entropy::decode_planes(&bytes, &tables, &shape).unwrap(),
+            symbols
+        );
         let ideal = entropy::ideal_bits_planes(&symbols, &tables, &shape).unwrap();
         assert!((bytes.len() * 8) as f64 <= ideal * 1.01 + 64.0);
         sizes.push(bytes.len());
@@ -62,7 +70,12 @@ fn contexts_round_trip_and_beat_one_table_on_clustered_activity() {
 #[test]
 fn one_context_is_the_plain_coder() {
     let symbols = clustered(3, 10, 30, 3);
-    let shape = PlaneShape { channels: 3, height: 10, width: 30, contexts: 1 };
+    let shape = PlaneShape {
+        channels: 3,
+        height: 10,
+        width: 30,
+        contexts: 1,
+    };
     let tables = fitted(&symbols, &shape);
     assert_eq!(
         entropy::encode_planes(&symbols, &tables, &shape).unwrap(),
@@ -73,18 +86,35 @@ fn one_context_is_the_plain_coder() {
 #[test]
 fn bad_shapes_and_symbols_are_errors() {
     let symbols = clustered(1, 4, 4, 1);
-    let shape = PlaneShape { channels: 1, height: 4, width: 4, contexts: 3 };
+    let shape = PlaneShape {
+        channels: 1,
+        height: 4,
+        width: 4,
+        contexts: 3,
+    };
     let tables = fitted(&symbols, &shape);
     // Tables for 3 contexts offered as if there were 2.
-    let two = PlaneShape { contexts: 2, ..shape };
+    let two = PlaneShape {
+        contexts: 2,
+        ..shape
+    };
     assert!(entropy::encode_planes(&symbols, &tables, &two).is_err());
     assert!(entropy::decode_planes(&[0; 8], &tables, &two).is_err());
-    let too_many = PlaneShape { contexts: 17, ..shape };
+    let too_many = PlaneShape {
+        contexts: 17,
+        ..shape
+    };
     assert!(entropy::encode_planes(&symbols, &tables, &too_many).is_err());
     assert!(entropy::encode_planes(&symbols[1..], &tables, &shape).is_err());
     let mut counts = ContextCounts::new(1, 3, -2, 5);
-    assert!(counts.add(&[0, 1, 9, 0], 2, 2).is_err(), "9 is outside −2..=2");
-    assert!(counts.add(&[0, 1, 2], 2, 2).is_err(), "3 symbols for a 2×2 plane");
+    assert!(
+        counts.add(&[0, 1, 9, 0], 2, 2).is_err(),
+        "9 is outside −2..=2"
+    );
+    assert!(
+        counts.add(&[0, 1, 2], 2, 2).is_err(),
+        "3 symbols for a 2×2 plane"
+    );
 }
 
 /// Fixed symbols and counts: the bytes must never change, or every `.wl` file made with
@@ -94,7 +124,12 @@ fn bad_shapes_and_symbols_are_errors() {
 fn golden_context_bitstream_is_stable() {
     let (channels, h, w) = (2, 24, 40);
     let symbols = clustered(channels, h, w, 2026);
-    let shape = PlaneShape { channels, height: h, width: w, contexts: 6 };
+    let shape = PlaneShape {
+        channels,
+        height: h,
+        width: w,
+        contexts: 6,
+    };
     let tables = fitted(&symbols, &shape);
     let bytes = entropy::encode_planes(&symbols, &tables, &shape).unwrap();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,7 +142,10 @@ fn golden_context_bitstream_is_stable() {
         golden == bytes,
         "the context coder's output changed: this breaks every .wl file"
     );
-    assert_eq!(entropy::decode_planes(&golden, &tables, &shape).unwrap(), symbols);
+    assert_eq!(
+        entropy::decode_planes(&golden, &tables, &shape).unwrap(),
+        symbols
+    );
 }
 
 proptest! {

@@ -55,8 +55,7 @@ pub fn export(
     images: &[Image],
     clips: &[Audio],
 ) -> Result<Model, String> {
-    let plain = Model::export(config.clone(), codec.clone())
-        .map_err(|e| format!("export: {e}"))?;
+    let plain = Model::export(config.clone(), codec.clone()).map_err(|e| format!("export: {e}"))?;
     let limits = Limits::default();
     let max = config.max_symbol();
     let mut counts = ContextCounts::new(

@@ -291,12 +291,18 @@ impl Trainer {
     pub fn validate(&self) -> Result<Option<validate::Report>, String> {
         let model = self.model.valid();
         let report = match self.config.modality {
-            ModalityKind::Image if !self.valid_images.is_empty() => {
-                Some(validate::images(&model, &self.config, &self.valid_images, &self.images)?)
-            }
-            ModalityKind::Audio if !self.valid_clips.is_empty() => {
-                Some(validate::audio(&model, &self.config, &self.valid_clips, &self.clips)?)
-            }
+            ModalityKind::Image if !self.valid_images.is_empty() => Some(validate::images(
+                &model,
+                &self.config,
+                &self.valid_images,
+                &self.images,
+            )?),
+            ModalityKind::Audio if !self.valid_clips.is_empty() => Some(validate::audio(
+                &model,
+                &self.config,
+                &self.valid_clips,
+                &self.clips,
+            )?),
             _ => None,
         };
         if let Some(r) = &report {

@@ -316,7 +316,10 @@ fn a_frozen_encoder_keeps_the_latent_while_the_decoder_learns() {
     };
     let t = train_from("tiny", s, &dir, Some(init));
     let losses = interval_losses(&dir);
-    assert!(losses[5] < 0.9 * losses[0], "decoder did not learn: {losses:?}");
+    assert!(
+        losses[5] < 0.9 * losses[0],
+        "decoder did not learn: {losses:?}"
+    );
     let after = Model::export(t.config.clone(), t.model().clone()).unwrap();
     let photo = load_png("photos/chelsea-crop.png");
     let limits = Limits::default();
@@ -333,7 +336,10 @@ fn a_frozen_encoder_keeps_the_latent_while_the_decoder_learns() {
         psnr(&photo, &before.decode_image(&wa, &limits).unwrap()),
         psnr(&photo, &after.decode_image(&wb, &limits).unwrap()),
     );
-    assert!(pb > pa, "the trained decoder is no better: {pa:.2} → {pb:.2} dB");
+    assert!(
+        pb > pa,
+        "the trained decoder is no better: {pa:.2} → {pb:.2} dB"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
