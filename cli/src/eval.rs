@@ -234,6 +234,27 @@ struct Sample {
 }
 
 /// Codes every file at one setting (`one(i)` codes file `i`) and averages.
+/// The walloc curve: one point per model, each measured on every file with `one`.
+fn walloc_curve(
+    walloc: &[(String, Rc<Model>)],
+    files: usize,
+    bar: &ProgressBar,
+    mut one: impl FnMut(&Model, usize) -> Result<Sample, String>,
+) -> Result<Curve, String> {
+    let mut points = Vec::new();
+    for (label, model) in walloc {
+        bar.set_message(format!("walloc {label}"));
+        let point = measure(label, files, bar, |i| one(model, i)).inspect_err(|_| {
+            bar.finish_and_clear();
+        })?;
+        points.push(point);
+    }
+    Ok(Curve {
+        codec: "walloc".into(),
+        points,
+    })
+}
+
 fn measure(
     setting: &str,
     files: usize,
@@ -360,21 +381,9 @@ fn eval_images(
     let steps =
         per_setting * (walloc.len() + peers.iter().map(|p| p.settings().len()).sum::<usize>());
     let bar = progress(steps, quiet);
-    let mut points = Vec::new();
-    for (label, model) in walloc {
-        bar.set_message(format!("walloc {label}"));
-        let point = measure(label, photos.len(), &bar, |i| {
-            walloc_image(model, &photos[i]).map_err(|e| format!("{}: {e}", name_of(i)))
-        });
-        points.push(point.map_err(|e| {
-            bar.finish_and_clear();
-            e
-        })?);
-    }
-    let mut curves = vec![Curve {
-        codec: "walloc".into(),
-        points,
-    }];
+    let mut curves = vec![walloc_curve(walloc, photos.len(), &bar, |model, i| {
+        walloc_image(model, &photos[i]).map_err(|e| format!("{}: {e}", name_of(i)))
+    })?];
     let sources = if peers.is_empty() {
         Vec::new()
     } else {
@@ -560,21 +569,9 @@ fn eval_audio(
     let per_setting = clips.len();
     let steps = per_setting * (walloc.len() + peers.len() * OPUS_KBPS.len());
     let bar = progress(steps, quiet);
-    let mut points = Vec::new();
-    for (label, model) in walloc {
-        bar.set_message(format!("walloc {label}"));
-        let point = measure(label, clips.len(), &bar, |i| {
-            walloc_audio(model, &clips[i]).map_err(|e| format!("{}: {e}", name_of(i)))
-        });
-        points.push(point.map_err(|e| {
-            bar.finish_and_clear();
-            e
-        })?);
-    }
-    let mut curves = vec![Curve {
-        codec: "walloc".into(),
-        points,
-    }];
+    let mut curves = vec![walloc_curve(walloc, clips.len(), &bar, |model, i| {
+        walloc_audio(model, &clips[i]).map_err(|e| format!("{}: {e}", name_of(i)))
+    })?];
     if !peers.is_empty() {
         let sources = write_wavs(&clips, tmp)?;
         peer_curve(

@@ -232,12 +232,11 @@ pub struct PlaneShape {
 }
 
 impl PlaneShape {
-    fn check(&self, tables: &[SymbolTable]) -> Result<usize, EntropyError> {
+    fn check(&self, tables: &[SymbolTable]) -> Result<(), EntropyError> {
         if !(1..=MAX_CONTEXTS).contains(&self.contexts) {
             return Err(EntropyError::BadTable("context count out of range"));
         }
-        let per_channel = self
-            .height
+        self.height
             .checked_mul(self.width)
             .ok_or(EntropyError::CorruptPayload("latent size overflows"))?;
         if self.channels.checked_mul(self.contexts) != Some(tables.len()) {
@@ -245,38 +244,57 @@ impl PlaneShape {
                 "table count is not channels × contexts",
             ));
         }
-        Ok(per_channel)
+        Ok(())
     }
 
-    /// Calls `f(index, table)` for every symbol in coding order (channel by channel, rows
-    /// top to bottom), the table chosen from the magnitudes `mags` seen so far. `f` returns
-    /// the magnitude of the symbol it handled, which later contexts read.
+    /// Calls `f(channel, index, table)` for every symbol in coding order, with the table
+    /// its context selects; `f` returns the symbol's magnitude, which later contexts read.
     fn walk<F>(&self, tables: &[SymbolTable], mut f: F) -> Result<(), EntropyError>
     where
-        F: FnMut(usize, &SymbolTable) -> Result<u32, EntropyError>,
+        F: FnMut(usize, usize, &SymbolTable) -> Result<u32, EntropyError>,
     {
-        let per_channel = self.check(tables)?;
+        self.check(tables)?;
         let k = self.contexts;
-        let mut mags = alloc::vec![0u32; if k > 1 { per_channel } else { 0 }];
-        for c in 0..self.channels {
-            let own = &tables[c * k..(c + 1) * k];
-            for row in 0..self.height {
-                for col in 0..self.width {
-                    let i = row * self.width + col;
-                    let table = if k > 1 {
-                        &own[context(&mags, self.width, row, col, k)]
-                    } else {
-                        &own[0]
-                    };
-                    let m = f(c * per_channel + i, table)?;
-                    if k > 1 {
-                        mags[i] = m;
-                    }
+        walk_contexts(self.channels, self.height, self.width, k, |c, i, ctx| {
+            f(c, i, &tables[c * k + ctx])
+        })
+    }
+}
+
+/// Calls `f(channel, index, context)` for every symbol of `channels` planes of
+/// `height × width` in coding order (channel by channel, rows top to bottom); `f` returns
+/// the symbol's magnitude, from which the contexts of later symbols are computed. The one
+/// place coder and export counting share, so they cannot disagree on a context.
+fn walk_contexts<F>(
+    channels: usize,
+    height: usize,
+    width: usize,
+    contexts: usize,
+    mut f: F,
+) -> Result<(), EntropyError>
+where
+    F: FnMut(usize, usize, usize) -> Result<u32, EntropyError>,
+{
+    let per_channel = height * width;
+    // With one context nothing reads the magnitudes.
+    let mut mags = alloc::vec![0u32; if contexts > 1 { per_channel } else { 0 }];
+    for c in 0..channels {
+        for row in 0..height {
+            for col in 0..width {
+                let i = row * width + col;
+                let ctx = if contexts > 1 {
+                    context(&mags, width, row, col, contexts)
+                } else {
+                    0
+                };
+                let m = f(c, c * per_channel + i, ctx)?;
+                if contexts > 1 {
+                    mags[i] = m;
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 fn check_count(symbols: usize, shape: &PlaneShape) -> Result<(), EntropyError> {
@@ -320,9 +338,9 @@ pub fn encode_planes(
 ) -> Result<Vec<u8>, EntropyError> {
     check_count(symbols.len(), shape)?;
     let mut encoder = RangeEncoder::<u32, u64>::new();
-    shape.walk(tables, |i, table| {
+    shape.walk(tables, |channel, i, table| {
         let symbol = symbols[i];
-        let index = table.index(i / (shape.height * shape.width).max(1), symbol)?;
+        let index = table.index(channel, symbol)?;
         encoder
             .encode_symbol(index, &table.model)
             .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
@@ -368,7 +386,7 @@ pub fn decode_planes(
     let mut decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
         .map_err(|_| EntropyError::CorruptPayload("cannot start the decoder"))?;
     let mut out = Vec::with_capacity(total);
-    shape.walk(tables, |_, table| {
+    shape.walk(tables, |_, _, table| {
         let index = decoder
             .decode_symbol(&table.model)
             .map_err(|_| EntropyError::CorruptPayload("invalid range coder state"))?;
@@ -398,9 +416,9 @@ pub fn ideal_bits_planes(
 ) -> Result<f64, EntropyError> {
     check_count(symbols.len(), shape)?;
     let mut bits = 0.0;
-    shape.walk(tables, |i, table| {
+    shape.walk(tables, |channel, i, table| {
         let symbol = symbols[i];
-        let index = table.index(i / (shape.height * shape.width).max(1), symbol)?;
+        let index = table.index(channel, symbol)?;
         bits += CDF_PRECISION as f64 - f64::from(table.freqs[index]).log2();
         Ok(symbol.unsigned_abs())
     })?;
@@ -446,29 +464,29 @@ impl ContextCounts {
                 per_channel,
             });
         }
-        let k = self.contexts;
-        let mut mags = alloc::vec![0u32; per_channel];
-        for (c, plane) in symbols.chunks(per_channel).enumerate() {
-            let ch = c % self.channels;
-            for row in 0..height {
-                for col in 0..width {
-                    let i = row * width + col;
-                    let ctx = context(&mags, width, row, col, k);
-                    let s = i64::from(plane[i]) - i64::from(self.min_symbol);
-                    if s < 0 || s >= self.alphabet as i64 {
-                        return Err(EntropyError::SymbolOutOfRange {
-                            channel: c,
-                            symbol: plane[i],
-                            min: self.min_symbol,
-                            max: self.min_symbol + self.alphabet as i32 - 1,
-                        });
-                    }
-                    self.counts[(ch * k + ctx) * self.alphabet + s as usize] += 1;
-                    mags[i] = plane[i].unsigned_abs();
+        let (k, alphabet, min) = (self.contexts, self.alphabet, self.min_symbol);
+        let counts = &mut self.counts;
+        let groups = self.channels;
+        walk_contexts(
+            symbols.len() / per_channel,
+            height,
+            width,
+            k,
+            |c, i, ctx| {
+                let symbol = symbols[i];
+                let s = i64::from(symbol) - i64::from(min);
+                if s < 0 || s >= alphabet as i64 {
+                    return Err(EntropyError::SymbolOutOfRange {
+                        channel: c,
+                        symbol,
+                        min,
+                        max: min + alphabet as i32 - 1,
+                    });
                 }
-            }
-        }
-        Ok(())
+                counts[((c % groups) * k + ctx) * alphabet + s as usize] += 1;
+                Ok(symbol.unsigned_abs())
+            },
+        )
     }
 
     /// Tables `[channels][contexts]`: each context's counts mixed with `prior_weight`

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::bottleneck::Companding;
-use crate::codec::{quantize, quantize_deadzone};
+use crate::codec::quantize_deadzone;
 use crate::config::ModalityKind;
 use crate::container::{
     AudioMeta, FormatError, Header, ImageMeta, Limits, SampleFormat, SignalMeta, WlFile,
@@ -68,6 +68,27 @@ impl Model {
         image: &RasterImage,
         limits: &Limits,
     ) -> Result<Vec<u8>, CodecError> {
+        let (header, z) = self.analyse_image_input(image, limits)?;
+        self.finish(header, z)
+    }
+
+    /// The symbols `encode_image` would code, `[channels, height, width]` flattened, with
+    /// that shape: what export counts to fit the context tables.
+    pub fn image_symbols(
+        &self,
+        image: &RasterImage,
+        limits: &Limits,
+    ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
+        let (_, z) = self.analyse_image_input(image, limits)?;
+        self.symbols(z)
+    }
+
+    /// Header and pre-companding latent of an image.
+    fn analyse_image_input(
+        &self,
+        image: &RasterImage,
+        limits: &Limits,
+    ) -> Result<(Header, Tensor<4>), CodecError> {
         self.expect(ModalityKind::Image)?;
         check_image(image, limits)?;
         let (w, h) = (image.width as usize, image.height as usize);
@@ -93,7 +114,7 @@ impl Model {
                 (pw / stride) as u32,
             ],
         };
-        self.finish(header, z)
+        Ok((header, z))
     }
 
     /// Decodes `.wl` bytes made by this model into an image (gray or RGB, at the source's
@@ -122,6 +143,27 @@ impl Model {
     /// Encodes audio into `.wl` bytes: per-channel mean removed, one gain for all channels
     /// (peak to ½), both stored in the header.
     pub fn encode_audio(&self, audio: &PcmAudio, limits: &Limits) -> Result<Vec<u8>, CodecError> {
+        let (header, z) = self.analyse_audio_input(audio, limits)?;
+        self.finish(header, z)
+    }
+
+    /// The symbols `encode_audio` would code, as [`image_symbols`](Self::image_symbols).
+    pub fn audio_symbols(
+        &self,
+        audio: &PcmAudio,
+        limits: &Limits,
+    ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
+        let (_, z) = self.analyse_audio_input(audio, limits)?;
+        self.symbols(z)
+    }
+
+    /// Header and pre-companding latent of audio: per-channel mean removed, one gain for
+    /// all channels (peak to ½), both stored in the header.
+    fn analyse_audio_input(
+        &self,
+        audio: &PcmAudio,
+        limits: &Limits,
+    ) -> Result<(Header, Tensor<4>), CodecError> {
         self.expect(ModalityKind::Audio)?;
         let channels = audio.planes.len();
         let frames = audio.planes.first().map_or(0, Vec::len);
@@ -174,7 +216,7 @@ impl Model {
             }),
             latent_shape: [(groups * l) as u32, 1, n as u32],
         };
-        self.finish(header, z)
+        Ok((header, z))
     }
 
     /// Decodes `.wl` bytes made by this model into audio at the stored rate, channel
@@ -231,17 +273,11 @@ impl Model {
         Ok((file.header, symbols))
     }
 
-    /// Information content in bits of an image's rounded latent under the float density
+    /// Information content in bits of an image's coded symbols under the float density
     /// (what training minimises): the coded payload should be within a few percent of it.
     pub fn estimated_bits_image(&self, image: &RasterImage) -> Result<f64, CodecError> {
-        self.expect(ModalityKind::Image)?;
-        check_image(image, &Limits::default())?;
-        let (w, h) = (image.width as usize, image.height as usize);
-        let stride = self.config.stride();
-        let (padded, ph, pw, _, _) = signal::pad_planes(&rgb_planes(image), 3, h, w, stride);
-        let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 3, ph, pw]), &self.device());
-        let z = self.codec.analyse_image(x, self.config.levels);
-        let y = quantize(Companding::new(self.config.latent_bits).forward(z));
+        let (_, z) = self.analyse_image_input(image, &Limits::default())?;
+        let y = self.quantized(z);
         Ok(self.codec.density.bits(y).into_scalar::<f32>() as f64)
     }
 
@@ -274,14 +310,26 @@ impl Model {
         Ok(())
     }
 
-    /// Companding, rounding, entropy coding and the container.
-    fn finish(&self, header: Header, z: Tensor<4>) -> Result<Vec<u8>, CodecError> {
-        let y = quantize_deadzone(
+    /// Companding and rounding (with the encoder's dead zone): the integer symbols and
+    /// their `[channels, height, width]`.
+    fn symbols(&self, z: Tensor<4>) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
+        let y = self.quantized(z);
+        let [_, c, h, w] = y.dims();
+        let symbols = to_vec(y)?.iter().map(|&v| v as i32).collect();
+        Ok((symbols, [c, h, w]))
+    }
+
+    /// The companded latent rounded as the encoder rounds it (dead zone included).
+    fn quantized(&self, z: Tensor<4>) -> Tensor<4> {
+        quantize_deadzone(
             Companding::new(self.config.latent_bits).forward(z),
             self.config.deadzone(),
-        );
-        let [_, c, h, w] = y.dims();
-        let symbols: Vec<i32> = to_vec(y)?.iter().map(|&v| v as i32).collect();
+        )
+    }
+
+    /// Symbols, entropy coding and the container.
+    fn finish(&self, header: Header, z: Tensor<4>) -> Result<Vec<u8>, CodecError> {
+        let (symbols, [c, h, w]) = self.symbols(z)?;
         let (tables, shape) = self.tables_for(c, h, w);
         let payload = entropy::encode_planes(&symbols, &tables, &shape)?;
         Ok(WlFile { header, payload }.to_bytes()?)

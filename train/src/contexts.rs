@@ -1,6 +1,5 @@
-//! Fitting the context tables of a model file: the training data is encoded with the
-//! model's plain factorized tables, the latent symbols are counted per channel and per
-//! context, and export turns the counts (with the learned density as prior) into the
+//! Fitting the context tables of a model file: the training data goes through the
+//! model's encoder, the latent symbols are counted per channel and per context, and export turns the counts (with the learned density as prior) into the
 //! integer tables the coder uses.
 
 use walloc_core::codec::Codec;
@@ -64,33 +63,23 @@ pub fn export(
         -max,
         (2 * max + 1) as usize,
     );
-    let mut add = |name: &str, wl: Vec<u8>| -> Result<(), String> {
-        let (header, symbols) = plain
-            .latent_symbols(&wl, &limits)
-            .map_err(|e| format!("{name}: {e}"))?;
-        let [_, h, w] = header.latent_shape.map(|v| v as usize);
+    let mut any = false;
+    let mut add = |name: &str, latent: Result<(Vec<i32>, [usize; 3]), _>| {
+        let (symbols, [_, h, w]) = latent.map_err(|e| format!("{name}: {e}"))?;
+        any = true;
         counts
             .add(&symbols, h, w)
             .map_err(|e| format!("{name}: {e}"))
     };
-    let mut any = false;
     match config.modality {
         ModalityKind::Image => {
             for img in images {
-                let wl = plain
-                    .encode_image(&raster(img), &limits)
-                    .map_err(|e| format!("{}: {e}", img.name))?;
-                add(&img.name, wl)?;
-                any = true;
+                add(&img.name, plain.image_symbols(&raster(img), &limits))?;
             }
         }
         ModalityKind::Audio => {
             for clip in clips {
-                let wl = plain
-                    .encode_audio(&pcm(clip), &limits)
-                    .map_err(|e| format!("{}: {e}", clip.name))?;
-                add(&clip.name, wl)?;
-                any = true;
+                add(&clip.name, plain.audio_symbols(&pcm(clip), &limits))?;
             }
         }
     }
