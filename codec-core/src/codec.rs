@@ -3,6 +3,7 @@
 //! transform. Signals are `[B, C, H, W]` for images and `[B, C, N]` for audio, in the
 //! normalised range the pipelines produce (images in [−½, ½]).
 
+use alloc::vec::Vec;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
@@ -56,6 +57,49 @@ impl Codec {
     pub fn synthesise_image(&self, y: Tensor<4>, config: &CodecConfig) -> Tensor<4> {
         let z = Companding::new(config.latent_bits).inverse(y);
         wpt::iwpt2d(self.decoder.forward(z), config.levels)
+    }
+
+    /// As [`synthesise_image`](Self::synthesise_image), running the decoder on tiles of
+    /// at most `tile`×`tile` latent pixels, each read with its receptive margin
+    /// ([`CodecConfig::decoder_radius`]) and cut back to its own pixels, so the decoder's
+    /// working memory follows the tile and not the image while the output stays what the
+    /// whole latent gives. Decoders that see the whole latent at once decode it whole.
+    pub fn synthesise_image_tiled(
+        &self,
+        y: Tensor<4>,
+        config: &CodecConfig,
+        tile: usize,
+    ) -> Tensor<4> {
+        let z = Companding::new(config.latent_bits).inverse(y);
+        let [_, _, h, w] = z.dims();
+        let packets = match config.decoder_radius() {
+            Some(radius) if h > tile || w > tile => self.decode_tiles(z, radius, tile.max(1)),
+            _ => self.decoder.forward(z),
+        };
+        wpt::iwpt2d(packets, config.levels)
+    }
+
+    /// The decoder over a latent in tiles; rows of tiles are joined as they finish so
+    /// that at most one row of tile outputs is held beside the result.
+    fn decode_tiles(&self, z: Tensor<4>, radius: usize, tile: usize) -> Tensor<4> {
+        let [b, c, h, w] = z.dims();
+        let mut rows = Vec::with_capacity(h.div_ceil(tile));
+        for y0 in (0..h).step_by(tile) {
+            let y1 = (y0 + tile).min(h);
+            let (top, bottom) = (y0.saturating_sub(radius), (y1 + radius).min(h));
+            let mut row = Vec::with_capacity(w.div_ceil(tile));
+            for x0 in (0..w).step_by(tile) {
+                let x1 = (x0 + tile).min(w);
+                let (left, right) = (x0.saturating_sub(radius), (x1 + radius).min(w));
+                let out =
+                    self.decoder
+                        .forward(z.clone().slice([0..b, 0..c, top..bottom, left..right]));
+                let [_, pc, _, _] = out.dims();
+                row.push(out.slice([0..b, 0..pc, y0 - top..y1 - top, x0 - left..x1 - left]));
+            }
+            rows.push(Tensor::cat(row, 3));
+        }
+        Tensor::cat(rows, 2)
     }
 
     /// Companded latent `[B, L, 1, n]` → audio `[B, C, N]`.

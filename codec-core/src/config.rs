@@ -75,6 +75,25 @@ pub struct CodecConfig {
 }
 
 impl CodecConfig {
+    /// How far, in latent pixels (samples for audio), one decoder output reaches into its
+    /// input: a latent decoded in tiles, each with this margin of neighbours, gives the
+    /// same output as the whole latent at once. None when some layer sees the whole latent
+    /// (attention, group norm), which cannot be tiled.
+    pub fn decoder_radius(&self) -> Option<usize> {
+        if self.attention || self.group_norm {
+            return None;
+        }
+        Some(match self.modality {
+            // conv_in, two 3×3 convs per block, conv_out.
+            ModalityKind::Image => 1 + 2 * self.decoder_blocks + 1,
+            // 1×7 conv_in, a dilated 1×7 conv per residual unit, 1×3 conv_out.
+            ModalityKind::Audio => {
+                3 + self.decoder_blocks * self.audio_dilations.iter().map(|d| 3 * d).sum::<usize>()
+                    + 1
+            }
+        })
+    }
+
     /// Channels of the packet transform output: channels · 4^J (2D) or · 2^J (1D).
     pub fn packet_channels(&self) -> usize {
         match self.modality {

@@ -22,6 +22,11 @@ use crate::entropy::{self, EntropyError};
 use crate::model_file::{Model, id_hex};
 use crate::signal;
 
+/// Side, in latent pixels, of the tiles images are decoded in (1024×1024 image pixels at
+/// J = 3): large enough that a typical photo is one tile (a tile's margin is extra work,
+/// 20% at this size), small enough that a 24-megapixel photo decodes in about a gigabyte.
+pub const DECODE_TILE: usize = 128;
+
 /// An image as interleaved samples (row-major, `channels` per pixel), each in
 /// 0 ..= 2^bit_depth − 1.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +125,18 @@ impl Model {
     /// Decodes `.wl` bytes made by this model into an image (gray or RGB, at the source's
     /// bit depth; alpha is not coded).
     pub fn decode_image(&self, bytes: &[u8], limits: &Limits) -> Result<RasterImage, CodecError> {
+        self.decode_image_in_tiles(bytes, limits, DECODE_TILE)
+    }
+
+    /// [`decode_image`](Self::decode_image) with the decoder run on tiles of at most
+    /// `tile`×`tile` latent pixels: the same pixels whatever the tile, less memory for
+    /// smaller tiles (see [`Codec::synthesise_image_tiled`](crate::codec::Codec)).
+    pub fn decode_image_in_tiles(
+        &self,
+        bytes: &[u8],
+        limits: &Limits,
+        tile: usize,
+    ) -> Result<RasterImage, CodecError> {
         let (header, y) = self.start(bytes, limits, ModalityKind::Image)?;
         let SignalMeta::Image(meta) = &header.signal else {
             unreachable!("start checked the modality")
@@ -127,7 +144,7 @@ impl Model {
         let [_, lh, lw] = header.latent_shape.map(|v| v as usize);
         let stride = self.config.stride();
         let (ph, pw) = (lh * stride, lw * stride);
-        let out = self.codec.synthesise_image(y, &self.config);
+        let out = self.codec.synthesise_image_tiled(y, &self.config, tile);
         let out = to_vec(out)?;
         let (w, h) = (meta.width as usize, meta.height as usize);
         let planes = signal::crop_planes(

@@ -1,0 +1,118 @@
+//! `cargo bench --workspace --bench codec`: each stage of the image codec with the default
+//! shipped model (image-q3), per pixel, on a 768×576 mosaic of a committed real photo
+//! (3×3 copies of tests/data/photos/astronaut-crop.png, so no corpus is needed). Stages:
+//! the wavelet packet transform both ways, the encoder (transform, 1×1 projection,
+//! companding, rounding), entropy coding both ways, the decoder network, and whole
+//! `encode_image` / `decode_image` calls. docs/performance.md holds the numbers.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use walloc_core::bottleneck::Companding;
+use walloc_core::container::Limits;
+use walloc_core::entropy::{self, PlaneShape};
+use walloc_core::model_file::Model;
+use walloc_core::pipeline::RasterImage;
+use walloc_core::wpt;
+
+fn root(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// 3×3 copies of the committed 256×192 photo crop.
+fn mosaic() -> RasterImage {
+    let tile = image::open(root("data/photos/astronaut-crop.png"))
+        .unwrap()
+        .to_rgb8();
+    let (tw, th) = (tile.width(), tile.height());
+    let (w, h) = (3 * tw, 3 * th);
+    let mut samples = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            samples.extend(tile.get_pixel(x % tw, y % th).0.map(u16::from));
+        }
+    }
+    RasterImage {
+        width: w,
+        height: h,
+        channels: 3,
+        bit_depth: 8,
+        samples,
+    }
+}
+
+fn stages(c: &mut Criterion) {
+    let bytes = std::fs::read(root("../assets/models/image-q3.wlm")).unwrap();
+    let model = Model::from_bytes(&bytes, &Device::flex()).unwrap();
+    let image = mosaic();
+    let (w, h) = (image.width as usize, image.height as usize);
+    let limits = Limits::default();
+    let device = Device::flex();
+    let levels = model.config.levels;
+
+    // Planes in [−½, ½], as the pipeline gives the transform.
+    let mut planes = vec![0.0f32; 3 * w * h];
+    for (i, px) in image.samples.chunks_exact(3).enumerate() {
+        for ch in 0..3 {
+            planes[ch * w * h + i] = f32::from(px[ch]) / 255.0 - 0.5;
+        }
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(planes, [1, 3, h, w]), &device);
+    let packets = wpt::wpt2d(x.clone(), levels);
+    let wl = model.encode_image(&image, &limits).unwrap();
+    let (symbols, [lc, lh, lw]) = model.image_symbols(&image, &limits).unwrap();
+    let shape = PlaneShape {
+        channels: lc,
+        height: lh,
+        width: lw,
+        contexts: model.contexts,
+    };
+    let payload = entropy::encode_planes(&symbols, &model.tables, &shape).unwrap();
+    let latent = Companding::new(model.config.latent_bits).inverse(Tensor::<4>::from_data(
+        TensorData::new(
+            symbols.iter().map(|&s| s as f32).collect::<Vec<_>>(),
+            [1, lc, lh, lw],
+        ),
+        &device,
+    ));
+
+    let mut g = c.benchmark_group("image-q3 768x576");
+    g.throughput(Throughput::Elements((w * h) as u64));
+    g.sample_size(20);
+    g.bench_function("wpt forward", |b| {
+        b.iter(|| black_box(wpt::wpt2d(x.clone(), levels)).into_data())
+    });
+    g.bench_function("wpt inverse", |b| {
+        b.iter(|| black_box(wpt::iwpt2d(packets.clone(), levels)).into_data())
+    });
+    g.bench_function("encoder (to symbols)", |b| {
+        b.iter(|| model.image_symbols(black_box(&image), &limits).unwrap())
+    });
+    g.bench_function("entropy encode", |b| {
+        b.iter(|| entropy::encode_planes(black_box(&symbols), &model.tables, &shape).unwrap())
+    });
+    g.bench_function("entropy decode", |b| {
+        b.iter(|| entropy::decode_planes(black_box(&payload), &model.tables, &shape).unwrap())
+    });
+    g.bench_function("decoder network", |b| {
+        b.iter(|| {
+            model
+                .codec
+                .decoder
+                .forward(black_box(latent.clone()))
+                .into_data()
+        })
+    });
+    g.bench_function("encode_image", |b| {
+        b.iter(|| model.encode_image(black_box(&image), &limits).unwrap())
+    });
+    g.bench_function("decode_image", |b| {
+        b.iter(|| model.decode_image(black_box(&wl), &limits).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);

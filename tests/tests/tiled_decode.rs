@@ -1,0 +1,60 @@
+//! Images are decoded in tiles so that a 24-megapixel photo fits in memory: whatever the
+//! tile size, a shipped model gives exactly the pixels of the whole-latent decode.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use walloc_core::container::Limits;
+use walloc_core::model_file::Model;
+use walloc_core::pipeline::RasterImage;
+
+fn photo(rel: &str) -> RasterImage {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(rel);
+    let img = image::open(path).unwrap().to_rgb8();
+    RasterImage {
+        width: img.width(),
+        height: img.height(),
+        channels: 3,
+        bit_depth: 8,
+        samples: img.into_raw().into_iter().map(u16::from).collect(),
+    }
+}
+
+#[test]
+fn tiled_decode_equals_whole_decode() {
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/image-q3.wlm"))
+            .unwrap();
+    let model = Model::from_bytes(&bytes, &Device::flex()).unwrap();
+    let radius = model
+        .config
+        .decoder_radius()
+        .expect("image-q3 decodes in tiles");
+    let limits = Limits::default();
+    // 256×192 pixels: a 32×24 latent. At 16 bits the decoded samples keep enough of the
+    // decoder's floats that a margin one pixel short changes hundreds of them.
+    let mut source = photo("photos/astronaut-crop.png");
+    source.bit_depth = 16;
+    source.samples.iter_mut().for_each(|v| *v *= 257);
+    let wl = model.encode_image(&source, &limits).unwrap();
+    let whole = model
+        .decode_image_in_tiles(&wl, &limits, usize::MAX)
+        .unwrap();
+    // Tiles smaller than the margin, uneven last tiles, one tile per row.
+    for tile in [radius - 1, 7, 16, 31] {
+        let tiled = model.decode_image_in_tiles(&wl, &limits, tile).unwrap();
+        assert_eq!((tiled.width, tiled.height), (whole.width, whole.height));
+        let differ = tiled
+            .samples
+            .iter()
+            .zip(&whole.samples)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differ, 0,
+            "tile {tile}: {differ} samples differ from the whole decode"
+        );
+    }
+    // The default (what `walloc decode` uses) is one tile at this size.
+    assert_eq!(model.decode_image(&wl, &limits).unwrap(), whole);
+}
