@@ -59,12 +59,13 @@ impl Codec {
         wpt::iwpt2d(self.decoder.forward(z), config.levels)
     }
 
-    /// As [`synthesise_image`](Self::synthesise_image), running the decoder on tiles of
-    /// at most `tile`×`tile` latent pixels, each read with its receptive margin
-    /// ([`CodecConfig::decoder_radius`]) and cut back to its own pixels, so the decoder's
-    /// working memory follows the tile and not the image while the output stays what the
-    /// whole latent gives. Decoders that see the whole latent at once decode it whole.
-    pub fn synthesise_image_tiled(
+    /// Companded latent → packets (the decoder's output, before the inverse transform),
+    /// running the decoder on tiles of at most `tile`×`tile` latent pixels, each read with
+    /// its receptive margin ([`CodecConfig::decoder_radius`]) and cut back to its own
+    /// pixels, so the decoder's working memory follows the tile and not the image while
+    /// the output stays what the whole latent gives. Decoders that see the whole latent at
+    /// once decode it whole.
+    pub fn decode_packets_tiled(
         &self,
         y: Tensor<4>,
         config: &CodecConfig,
@@ -72,11 +73,10 @@ impl Codec {
     ) -> Tensor<4> {
         let z = Companding::new(config.latent_bits).inverse(y);
         let [_, _, h, w] = z.dims();
-        let packets = match config.decoder_radius() {
+        match config.decoder_radius() {
             Some(radius) if h > tile || w > tile => self.decode_tiles(z, radius, tile.max(1)),
             _ => self.decoder.forward(z),
-        };
-        wpt::iwpt2d(packets, config.levels)
+        }
     }
 
     /// The decoder over a latent in tiles; rows of tiles are joined as they finish so

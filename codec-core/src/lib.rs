@@ -16,3 +16,4 @@ pub mod nets;
 pub mod pipeline;
 pub mod signal;
 pub mod wpt;
+pub mod wpt_planes;

@@ -21,6 +21,7 @@ use crate::container::{
 use crate::entropy::{self, EntropyError};
 use crate::model_file::{Model, id_hex};
 use crate::signal;
+use crate::wpt_planes;
 
 /// Side, in latent pixels, of the tiles images are decoded in (1024×1024 image pixels at
 /// J = 3): large enough that a typical photo is one tile (a tile's margin is extra work,
@@ -100,9 +101,11 @@ impl Model {
         let planes = rgb_planes(image);
         let stride = self.config.stride();
         let (padded, ph, pw, left, top) = signal::pad_planes(&planes, 3, h, w, stride);
-        let device = self.device();
-        let x = Tensor::<4>::from_data(TensorData::new(padded, [1, 3, ph, pw]), &device);
-        let z = self.codec.analyse_image(x, self.config.levels);
+        let levels = self.config.levels;
+        let packets = wpt_planes::forward_2d(&padded, 3, ph, pw, levels);
+        let shape = [1, 3 << (2 * levels), ph / stride, pw / stride];
+        let x = Tensor::<4>::from_data(TensorData::new(packets, shape), &self.device());
+        let z = self.codec.encoder.forward(x);
         let header = Header {
             model_id: self.id,
             signal: SignalMeta::Image(ImageMeta {
@@ -144,8 +147,8 @@ impl Model {
         let [_, lh, lw] = header.latent_shape.map(|v| v as usize);
         let stride = self.config.stride();
         let (ph, pw) = (lh * stride, lw * stride);
-        let out = self.codec.synthesise_image_tiled(y, &self.config, tile);
-        let out = to_vec(out)?;
+        let packets = to_vec(self.codec.decode_packets_tiled(y, &self.config, tile))?;
+        let out = wpt_planes::inverse_2d(&packets, 3, lh, lw, self.config.levels);
         let (w, h) = (meta.width as usize, meta.height as usize);
         let planes = signal::crop_planes(
             &out,
@@ -185,18 +188,35 @@ impl Model {
         let channels = audio.planes.len();
         let frames = audio.planes.first().map_or(0, Vec::len);
         check_audio(audio, channels, frames, limits)?;
-        let means: Vec<f32> = audio
-            .planes
+        // Decoding clamps to [−1, 1], so louder float samples are clamped here too: that
+        // changes nothing a decoder could give back, and keeps values near f32::MAX from
+        // overflowing the normalisation below (a fuzz finding: docs/robustness.md).
+        let clamped: Vec<Vec<f32>>;
+        let planes = if audio.planes.iter().flatten().any(|v| v.abs() > 1.0) {
+            clamped = audio
+                .planes
+                .iter()
+                .map(|p| p.iter().map(|v| v.clamp(-1.0, 1.0)).collect())
+                .collect();
+            &clamped
+        } else {
+            &audio.planes
+        };
+        let means: Vec<f32> = planes
             .iter()
             .map(|p| (p.iter().map(|&v| v as f64).sum::<f64>() / frames as f64) as f32)
             .collect();
-        let peak = audio
-            .planes
+        let peak = planes
             .iter()
             .zip(&means)
             .flat_map(|(p, m)| p.iter().map(move |v| (v - m).abs()))
             .fold(0.0f32, f32::max);
-        let gain = if peak > 0.0 { 0.5 / peak } else { 1.0 };
+        // A peak so small that its gain overflows is silence for every purpose.
+        let gain = if peak > 0.0 && (0.5 / peak).is_finite() {
+            0.5 / peak
+        } else {
+            1.0
+        };
         let group = self.config.channels;
         let groups = channels.div_ceil(group);
         let stride = self.config.stride();
@@ -206,7 +226,7 @@ impl Model {
         for g in 0..groups {
             for k in 0..group {
                 let c = (g * group + k).min(channels - 1);
-                let plane: Vec<f32> = audio.planes[c]
+                let plane: Vec<f32> = planes[c]
                     .iter()
                     .map(|v| (v - means[c]) * gain)
                     .collect();
