@@ -90,19 +90,22 @@ pub fn inverse_2d(
     data
 }
 
-/// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise.
+/// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise. The row is first copied with
+/// its periodic wrap (4 before, 5 after) so that the inner loop has no modulo.
 fn analyse_row(x: &[f32], lo: &mut [f32], hi: &mut [f32]) {
     let n = x.len();
-    let half = n / 2;
-    for k in 0..half {
-        let (mut l, mut h) = (0.0f32, 0.0f32);
+    let padded: Vec<f32> = (0..n + 9).map(|i| x[(i + 4 * n - 4) % n]).collect();
+    for (k, (l, h)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
+        // x[2k+5−t] is padded[2k+9−t].
+        let window = &padded[2 * k..2 * k + 10];
+        let (mut sl, mut sh) = (0.0f32, 0.0f32);
         for t in 0..10 {
-            let v = x[(2 * k + 5 + 10 * n - t) % n];
-            l += DEC_LO[t] * v;
-            h += DEC_HI[t] * v;
+            let v = window[9 - t];
+            sl += DEC_LO[t] * v;
+            sh += DEC_HI[t] * v;
         }
-        lo[k] = l;
-        hi[k] = h;
+        *l = sl;
+        *h = sh;
     }
 }
 
@@ -125,17 +128,21 @@ fn analyse_columns(x: &[f32], h: usize, w: usize, lo: &mut [f32], hi: &mut [f32]
 
 /// x[2j+p] = Σ_q lo[(j+2−q) mod m]·rec_lo[2q+p] + hi[(j+2−q) mod m]·rec_hi[2q+p], m = n/2:
 /// the synthesis `x[i] = Σ lo[n]·rec_lo[i+4−2n mod N] + …` split by output parity (for
-/// each output and tap exactly one subband index matches, whatever the length).
+/// each output and tap exactly one subband index matches, whatever the length). The
+/// subbands are first copied with their periodic wrap (2 on each side).
 fn synthesise_row(lo: &[f32], hi: &[f32], x: &mut [f32]) {
     let m = lo.len();
-    for j in 0..m {
-        for p in 0..2 {
+    let wrap = |s: &[f32]| -> Vec<f32> { (0..m + 4).map(|i| s[(i + 2 * m - 2) % m]).collect() };
+    let (pl, ph) = (wrap(lo), wrap(hi));
+    for (j, out) in x.chunks_exact_mut(2).enumerate() {
+        // lo[j+2−q] is pl[j+4−q].
+        let (wl, wh) = (&pl[j..j + 5], &ph[j..j + 5]);
+        for (p, o) in out.iter_mut().enumerate() {
             let mut v = 0.0f32;
             for q in 0..5 {
-                let n = (j + 2 + 5 * m - q) % m;
-                v += lo[n] * REC_LO[2 * q + p] + hi[n] * REC_HI[2 * q + p];
+                v += wl[4 - q] * REC_LO[2 * q + p] + wh[4 - q] * REC_HI[2 * q + p];
             }
-            x[2 * j + p] = v;
+            *o = v;
         }
     }
 }

@@ -15,7 +15,7 @@ use walloc_core::container::Limits;
 use walloc_core::entropy::{self, PlaneShape};
 use walloc_core::model_file::Model;
 use walloc_core::pipeline::RasterImage;
-use walloc_core::wpt;
+use walloc_core::wpt_planes;
 
 fn root(rel: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -59,8 +59,8 @@ fn stages(c: &mut Criterion) {
             planes[ch * w * h + i] = f32::from(px[ch]) / 255.0 - 0.5;
         }
     }
-    let x = Tensor::<4>::from_data(TensorData::new(planes, [1, 3, h, w]), &device);
-    let packets = wpt::wpt2d(x.clone(), levels);
+    let packets = wpt_planes::forward_2d(&planes, 3, h, w, levels);
+    let (ph, pw) = (h >> levels, w >> levels);
     let wl = model.encode_image(&image, &limits).unwrap();
     let (symbols, [lc, lh, lw]) = model.image_symbols(&image, &limits).unwrap();
     let shape = PlaneShape {
@@ -82,10 +82,10 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements((w * h) as u64));
     g.sample_size(20);
     g.bench_function("wpt forward", |b| {
-        b.iter(|| black_box(wpt::wpt2d(x.clone(), levels)).into_data())
+        b.iter(|| wpt_planes::forward_2d(black_box(&planes), 3, h, w, levels))
     });
     g.bench_function("wpt inverse", |b| {
-        b.iter(|| black_box(wpt::iwpt2d(packets.clone(), levels)).into_data())
+        b.iter(|| wpt_planes::inverse_2d(black_box(&packets), 3, ph, pw, levels))
     });
     g.bench_function("encoder (to symbols)", |b| {
         b.iter(|| model.image_symbols(black_box(&image), &limits).unwrap())
