@@ -1,1 +1,227 @@
+//! walloc-wasm: walloc's decoder for the browser, a wasm-bindgen API over walloc-core.
+//!
+//! ```js
+//! import init, { WallocModel, info } from "./pkg/walloc_wasm.js";
+//! await init();
+//! const header = info(wlBytes);                  // what `walloc info --json` prints
+//! const model = WallocModel.fromBytes(wlmBytes);  // a model file (.wlm)
+//! const image = model.decodeImage(wlBytes);       // { width, height, rgba, ... }
+//! const audio = model.decodeAudio(wlBytes);       // { sample_rate, channels: [Float32Array] }
+//! ```
+//!
+//! Every failure is a JS `Error` whose message is the one the `walloc` CLI prints for the
+//! same file (`walloc: FILE: MESSAGE`), never a trap. Should a bug still panic, the module
+//! traps; `lastPanic()` then tells what happened, and the instance must be replaced.
+//!
+//! The work is done by plain Rust functions ([`read_info`], [`decode_image_rgba`], …) that
+//! the bindings (`src/bindings.rs`, wasm32 only) wrap, so that native tests check them too.
 
+use burn::tensor::Device;
+use walloc_core::container::{self, Header, Limits, SignalMeta};
+use walloc_core::model_file::{Model, id_hex};
+use walloc_core::pipeline::{PcmAudio, RasterImage};
+
+/// Ceilings for files decoded in a browser tab. wasm32 addresses 4 GiB at most and
+/// decoding holds several full-size float copies of the signal, so these sit well below
+/// the CLI's defaults; a larger file is refused with the usual "exceeds the limit" message
+/// instead of running out of memory halfway.
+pub fn browser_limits() -> Limits {
+    Limits {
+        // 32 megapixels (8192 × 4096).
+        max_pixels: 1 << 25,
+        // About 6 minutes of 44.1 kHz audio.
+        max_frames: 1 << 24,
+        ..Limits::default()
+    }
+}
+
+/// The CLI refuses an empty file before it reads a header; so does the browser.
+fn non_empty(wl: &[u8]) -> Result<(), String> {
+    if wl.is_empty() {
+        Err("the file is empty".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// A value of [`read_info`]'s table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    Number(f64),
+    Text(String),
+    Numbers(Vec<f64>),
+}
+
+/// The header of a whole, verified `.wl` file (CRC included, as `walloc info` checks it),
+/// as the fields of `walloc info --json`, in the same names, less the model's name (the
+/// page knows it, this module does not).
+pub fn read_info(wl: &[u8], limits: &Limits) -> Result<Vec<(&'static str, Field)>, String> {
+    non_empty(wl)?;
+    let file = container::read(wl, limits).map_err(|e| e.to_string())?;
+    Ok(info_fields(&file.header, wl.len()))
+}
+
+fn info_fields(h: &Header, file_bytes: usize) -> Vec<(&'static str, Field)> {
+    use Field::*;
+    let [c, lh, lw] = h.latent_shape;
+    let latent_values = f64::from(c) * f64::from(lh) * f64::from(lw);
+    let bits = file_bytes as f64 * 8.0;
+    let mut v = vec![
+        ("format_version", Number(container::FORMAT_VERSION.into())),
+        ("bytes", Number(file_bytes as f64)),
+        ("model_id", Text(id_hex(&h.model_id))),
+        (
+            "latent_shape",
+            Numbers(vec![c.into(), lh.into(), lw.into()]),
+        ),
+    ];
+    match &h.signal {
+        SignalMeta::Image(m) => {
+            let pixels = f64::from(m.width) * f64::from(m.height);
+            let samples = pixels * f64::from(m.channels.clamp(1, 3));
+            v.extend([
+                ("modality", Text("image".into())),
+                ("width", Number(m.width.into())),
+                ("height", Number(m.height.into())),
+                ("channels", Number(m.channels.into())),
+                ("bit_depth", Number(m.bit_depth.into())),
+                ("pad_left", Number(m.pad_left.into())),
+                ("pad_top", Number(m.pad_top.into())),
+                ("bpp", Number(bits / pixels)),
+                ("dimensionality_reduction", Number(samples / latent_values)),
+            ]);
+        }
+        SignalMeta::Audio(m) => {
+            let seconds = m.frames as f64 / f64::from(m.sample_rate);
+            v.extend([
+                ("modality", Text("audio".into())),
+                ("sample_rate", Number(m.sample_rate.into())),
+                ("frames", Number(m.frames as f64)),
+                ("channels", Number(m.channels.into())),
+                ("seconds", Number(seconds)),
+                ("sample_format", Text(format!("{:?}", m.format))),
+                ("gain", Number(m.gain.into())),
+                (
+                    "means",
+                    Numbers(m.means.iter().map(|&x| x.into()).collect()),
+                ),
+                ("pad_left", Number(m.pad_left.into())),
+                ("kbps", Number(bits / seconds / 1000.0)),
+                (
+                    "dimensionality_reduction",
+                    Number(m.frames as f64 * f64::from(m.channels) / latent_values),
+                ),
+            ]);
+        }
+    }
+    v
+}
+
+/// Loads a model file (`.wlm`) for decoding on the CPU backend.
+pub fn load_model(bytes: &[u8]) -> Result<Model, String> {
+    Model::from_bytes(bytes, &Device::flex()).map_err(|e| e.to_string())
+}
+
+/// An image decoded for a canvas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgbaImage {
+    pub width: u32,
+    pub height: u32,
+    /// Row-major RGBA, 8 bits per sample, opaque.
+    pub rgba: Vec<u8>,
+    /// What the decoder gave: 1 (gray) or 3 (RGB) channels at `bit_depth` bits.
+    pub channels: u8,
+    pub bit_depth: u8,
+}
+
+/// Decodes an image `.wl` into 8-bit RGBA: gray is replicated, 16-bit samples are rounded
+/// to 8 bits, alpha is opaque (walloc does not code alpha).
+pub fn decode_image_rgba(model: &Model, wl: &[u8], limits: &Limits) -> Result<RgbaImage, String> {
+    non_empty(wl)?;
+    let image = model.decode_image(wl, limits).map_err(|e| e.to_string())?;
+    Ok(RgbaImage {
+        width: image.width,
+        height: image.height,
+        rgba: to_rgba(&image),
+        channels: image.channels,
+        bit_depth: image.bit_depth,
+    })
+}
+
+/// Interleaved gray or RGB samples at 8 or 16 bits → RGBA8.
+pub fn to_rgba(image: &RasterImage) -> Vec<u8> {
+    let ch = usize::from(image.channels.max(1));
+    let to8 = |v: u16| -> u8 {
+        if image.bit_depth == 16 {
+            ((u32::from(v) * 255 + 32767) / 65535) as u8
+        } else {
+            v.min(255) as u8
+        }
+    };
+    let mut out = Vec::with_capacity(image.samples.len() / ch * 4);
+    for px in image.samples.chunks_exact(ch) {
+        let (r, g, b) = if ch >= 3 {
+            (px[0], px[1], px[2])
+        } else {
+            (px[0], px[0], px[0])
+        };
+        out.extend_from_slice(&[to8(r), to8(g), to8(b), 255]);
+    }
+    out
+}
+
+/// Decodes an audio `.wl` into one plane per channel, samples in [−1, 1].
+pub fn decode_audio_planes(model: &Model, wl: &[u8], limits: &Limits) -> Result<PcmAudio, String> {
+    non_empty(wl)?;
+    model.decode_audio(wl, limits).map_err(|e| e.to_string())
+}
+
+/// The integer latent a `.wl` holds, `[channels, height, width]` flattened (what
+/// `walloc latents` writes).
+pub fn latent_symbols(model: &Model, wl: &[u8], limits: &Limits) -> Result<Vec<i32>, String> {
+    non_empty(wl)?;
+    model
+        .latent_symbols(wl, limits)
+        .map(|(_, s)| s)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgba_replicates_gray_and_rounds_16_bit() {
+        let gray16 = RasterImage {
+            width: 2,
+            height: 1,
+            channels: 1,
+            bit_depth: 16,
+            samples: vec![65535, 257 * 10 + 128],
+        };
+        assert_eq!(to_rgba(&gray16), [255, 255, 255, 255, 10, 10, 10, 255]);
+        let rgb8 = RasterImage {
+            width: 1,
+            height: 1,
+            channels: 3,
+            bit_depth: 8,
+            samples: vec![1, 2, 3],
+        };
+        assert_eq!(to_rgba(&rgb8), [1, 2, 3, 255]);
+    }
+
+    #[test]
+    fn messages_are_the_clis() {
+        let limits = browser_limits();
+        assert_eq!(read_info(&[], &limits).unwrap_err(), "the file is empty");
+        assert_eq!(
+            read_info(b"hello, world", &limits).unwrap_err(),
+            container::read(b"hello, world", &limits)
+                .unwrap_err()
+                .to_string()
+        );
+    }
+}
