@@ -160,7 +160,7 @@ fn walloc_models(kind: Kind, files: &[PathBuf]) -> Result<Vec<(String, Rc<Model>
         Kind::Audio => ModalityKind::Audio,
     };
     if files.is_empty() {
-        let mut models = Models::with_user_file(None)?;
+        let mut models = Models::with_user_file(None, &Limits::default())?;
         let levels: Vec<u8> = SHIPPED
             .iter()
             .filter(|s| s.kind == kind)
@@ -184,7 +184,8 @@ fn walloc_models(kind: Kind, files: &[PathBuf]) -> Result<Vec<(String, Rc<Model>
     files
         .iter()
         .map(|path| {
-            let model = Models::with_user_file(Some(path))?.for_encoding(kind, None)?;
+            let model =
+                Models::with_user_file(Some(path), &Limits::default())?.for_encoding(kind, None)?;
             if model.config.modality != want {
                 let (has, holds) = match kind {
                     Kind::Image => ("an audio", "images"),

@@ -3,7 +3,6 @@
 //! other codecs (`eval`).
 
 mod eval;
-mod media;
 mod models;
 mod npy;
 
@@ -16,8 +15,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use walloc_core::container::{self, Header, Limits, SignalMeta};
 use walloc_core::model_file::id_hex;
 
-use media::Kind;
 use models::Models;
+use walloc_cli::media::{self, Kind};
 
 #[derive(Parser)]
 #[command(
@@ -42,14 +41,27 @@ struct Common {
     #[arg(short, long)]
     quiet: bool,
     /// Refuse images larger than this many pixels (also applies to headers read).
-    #[arg(long, default_value_t = 1 << 28)]
+    #[arg(long, default_value_t = Limits::default().max_pixels)]
     max_pixels: u64,
+    /// Refuse audio longer than this many frames (samples per channel), in WAV files and
+    /// in headers read.
+    #[arg(long, default_value_t = Limits::default().max_frames)]
+    max_frames: u64,
+    /// Refuse audio with more channels than this.
+    #[arg(long, default_value_t = Limits::default().max_channels)]
+    max_channels: u32,
+    /// Refuse model files (--model) larger than this many bytes.
+    #[arg(long, default_value_t = Limits::default().max_model_bytes)]
+    max_model_bytes: u64,
 }
 
 impl Common {
     fn limits(&self) -> Limits {
         Limits {
             max_pixels: self.max_pixels,
+            max_frames: self.max_frames,
+            max_channels: self.max_channels,
+            max_model_bytes: self.max_model_bytes,
             ..Limits::default()
         }
     }
@@ -111,7 +123,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse().command) {
+    let command = Cli::parse().command;
+    if let Err(e) = media::exit_cleanly_on_interrupt() {
+        eprintln!("walloc: {e}");
+    }
+    match run(command) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
@@ -131,7 +147,7 @@ fn run(command: Command) -> Result<usize, String> {
             quality,
             common,
         } => {
-            let mut models = Models::with_user_file(common.model.as_deref())?;
+            let mut models = Models::with_user_file(common.model.as_deref(), &common.limits())?;
             let limits = common.limits();
             batch(&inputs, output.as_deref(), &common, "wl", |input, out| {
                 let kind =
@@ -152,10 +168,10 @@ fn run(command: Command) -> Result<usize, String> {
             float,
             common,
         } => {
-            let mut models = Models::with_user_file(common.model.as_deref())?;
+            let mut models = Models::with_user_file(common.model.as_deref(), &common.limits())?;
             let limits = common.limits();
             batch(&inputs, output.as_deref(), &common, "", |input, out| {
-                let bytes = read_wl(input)?;
+                let bytes = read_wl(input, &limits)?;
                 let header = container::read_header(&bytes, &limits).map_err(|e| e.to_string())?;
                 let model = models.for_decoding(&header.model_id)?;
                 let encoded = match header.signal {
@@ -181,8 +197,9 @@ fn run(command: Command) -> Result<usize, String> {
             json,
             common,
         } => {
-            let models = Models::with_user_file(common.model.as_deref())?;
-            let bytes = read_wl(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+            let models = Models::with_user_file(common.model.as_deref(), &common.limits())?;
+            let bytes = read_wl(&input, &common.limits())
+                .map_err(|e| format!("{}: {e}", input.display()))?;
             let file = container::read(&bytes, &common.limits())
                 .map_err(|e| format!("{}: {e}", input.display()))?;
             let name = models.name_of(&file.header.model_id);
@@ -196,7 +213,7 @@ fn run(command: Command) -> Result<usize, String> {
             common,
         } => {
             media::refuse_overwrite(&output, common.force)?;
-            let mut models = Models::with_user_file(common.model.as_deref())?;
+            let mut models = Models::with_user_file(common.model.as_deref(), &common.limits())?;
             let limits = common.limits();
             let at = |e: String| format!("{}: {e}", input.display());
             let bytes = match media::kind_of(&input) {
@@ -212,7 +229,7 @@ fn run(command: Command) -> Result<usize, String> {
                     }
                     .map_err(|e| at(e.to_string()))?
                 }
-                None => read_wl(&input).map_err(at)?,
+                None => read_wl(&input, &limits).map_err(at)?,
             };
             let header = container::read_header(&bytes, &limits).map_err(|e| at(e.to_string()))?;
             let model = models.for_decoding(&header.model_id).map_err(at)?;
@@ -238,12 +255,39 @@ fn run(command: Command) -> Result<usize, String> {
     }
 }
 
-fn read_wl(path: &Path) -> Result<Vec<u8>, String> {
+/// The most bytes a `.wl` header can take (audio, 65535 channels) with its CRC.
+const MAX_HEADER_BYTES: u64 = 48 + 24 + 4 * 65535 + 4;
+
+/// Reads a `.wl` file, refusing one larger than any header with a payload within
+/// `limits` before reading it.
+fn read_wl(path: &Path, limits: &Limits) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    if size == 0 {
+        return Err("the file is empty".into());
+    }
+    let most = limits.max_payload_bytes.saturating_add(MAX_HEADER_BYTES);
+    if size > most {
+        return Err(format!(
+            "the file is {size} bytes, more than a .wl file within the limits can be ({most})"
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
     Ok(bytes)
+}
+
+/// The first `n` bytes of a file (fewer if it is shorter; none if it cannot be read).
+fn read_prefix(path: &Path, n: u64) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(n).read_to_end(&mut out);
+    }
+    out
 }
 
 /// The files a list of arguments names: files as given, folders by their direct entries
@@ -282,8 +326,8 @@ fn output_for(
     ext: &str,
 ) -> Result<PathBuf, String> {
     let ext = if ext.is_empty() {
-        let bytes = std::fs::read(input).unwrap_or_default();
-        match container::read_header(&bytes, &Limits::default()).map(|h| h.signal) {
+        let bytes = read_prefix(input, MAX_HEADER_BYTES);
+        match container::read_header(&bytes, &Limits::unlimited()).map(|h| h.signal) {
             Ok(SignalMeta::Audio(_)) => "wav",
             _ => "png",
         }

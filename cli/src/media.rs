@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use image::{ImageEncoder, ImageReader};
 use walloc_core::container::{Limits, SampleFormat};
@@ -28,13 +29,46 @@ pub fn kind_of(path: &Path) -> Option<Kind> {
     }
 }
 
-/// Decodes an image, refusing sizes over `limits` before the pixels are allocated.
+/// The image decoder's own limits, from walloc's: what the decoder allocates counts
+/// against room for the largest image allowed ([`max_image_bytes`]), so a file cannot
+/// make it allocate more than the pixel limit implies.
+fn image_limits(limits: &Limits) -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_alloc = Some(max_image_bytes(limits));
+    l
+}
+
+/// Reads and decodes an image file ([`decode_image`]); a file larger than any image
+/// within the limits could be (uncompressed 16-bit RGBA plus metadata) is refused before
+/// it is read.
 pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    let most = max_image_bytes(limits);
+    if size > most {
+        return Err(format!(
+            "the file is {size} bytes, more than any image within the limit of {} pixels (see --max-pixels)",
+            limits.max_pixels
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    decode_image(&bytes, limits)
+}
+
+/// The largest image file, and the most the image decoder may allocate, within `limits`:
+/// 16-bit RGBA (8 bytes a pixel) and 64 MiB of metadata.
+fn max_image_bytes(limits: &Limits) -> u64 {
+    limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+}
+
+/// Decodes an image held in memory (format guessed from its bytes), refusing sizes over
+/// `limits` before the pixels are allocated.
+pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<RasterImage, String> {
     if bytes.is_empty() {
         return Err("the file is empty".into());
     }
-    let reader = ImageReader::new(Cursor::new(&bytes))
+    let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
     let (w, h) = reader
@@ -47,10 +81,10 @@ pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
             limits.max_pixels
         ));
     }
-    let mut reader = ImageReader::new(Cursor::new(&bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
-    reader.no_limits();
+    reader.limits(image_limits(limits));
     let img = reader
         .decode()
         .map_err(|e| format!("not a readable image: {e}"))?;
@@ -78,10 +112,23 @@ pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
     })
 }
 
-/// Reads a WAV file (8/16/24/32-bit integer or 32-bit float) into planes in [−1, 1].
+/// Reads a WAV file (8/16/24/32-bit integer or 32-bit float) into planes in [−1, 1],
+/// streaming it ([`decode_wav`]).
 pub fn read_wav(path: &Path, limits: &Limits) -> Result<PcmAudio, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    wav_from_reader(std::io::BufReader::new(file), limits)
+}
+
+/// Decodes WAV bytes held in memory ([`read_wav`] without the file).
+pub fn decode_wav(bytes: &[u8], limits: &Limits) -> Result<PcmAudio, String> {
+    wav_from_reader(Cursor::new(bytes), limits)
+}
+
+/// Decodes a WAV stream, refusing channel and frame counts over `limits` before the
+/// samples are allocated.
+fn wav_from_reader<R: std::io::Read>(input: R, limits: &Limits) -> Result<PcmAudio, String> {
     let err = |e: hound::Error| format!("not a readable WAV file: {e}");
-    let mut reader = hound::WavReader::open(path).map_err(err)?;
+    let mut reader = hound::WavReader::new(input).map_err(err)?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels);
     let frames = u64::from(reader.duration());
@@ -103,9 +150,18 @@ pub fn read_wav(path: &Path, limits: &Limits) -> Result<PcmAudio, String> {
                 .map_err(err)?,
         ),
         hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            // hound passes on any size a header states (a fuzz finding: 52272 bits made
+            // the shift below overflow). Samples are read as i32, so 1 to 32 bits; sizes
+            // between the container's 8/16/24/32 (20-bit audio) are stored as the next.
+            let bits = spec.bits_per_sample;
+            if !(1..=32).contains(&bits) {
+                return Err(format!(
+                    "not a readable WAV file: {bits}-bit integer samples (1 to 32 bits are read)"
+                ));
+            }
+            let scale = 1.0 / (1u64 << (bits - 1)) as f32;
             (
-                SampleFormat::Int(spec.bits_per_sample as u8),
+                SampleFormat::Int(bits.div_ceil(8) as u8 * 8),
                 reader
                     .samples::<i32>()
                     .map(|s| s.map(|v| v as f32 * scale))
@@ -216,9 +272,27 @@ pub fn refuse_overwrite(path: &Path, force: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Held while an output is written and renamed into place. The Ctrl-C handler takes it
+/// before it exits, so an interruption falls between two outputs, never inside one.
+static WRITING: Mutex<()> = Mutex::new(());
+
+/// Makes Ctrl-C (SIGINT) end the process between output writes, with status 130: every
+/// output finished so far stays, the one being written is complete or absent, and no
+/// temporary file is left behind.
+pub fn exit_cleanly_on_interrupt() -> Result<(), String> {
+    ctrlc::set_handler(|| {
+        let _writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+        eprintln!("walloc: interrupted");
+        std::process::exit(130);
+    })
+    .map_err(|e| format!("cannot catch Ctrl-C: {e}"))
+}
+
 /// Writes beside the target and renames, so a failure or an interruption leaves no
-/// partial file under the final name.
+/// partial file under the final name (nor a temporary one: see
+/// [`exit_cleanly_on_interrupt`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let _writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

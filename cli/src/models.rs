@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use burn::tensor::Device;
-use walloc_core::container::ModelId;
-use walloc_core::model_file::{Model, id_hex};
+use walloc_core::container::{Limits, ModelId};
+use walloc_core::model_file::{Model, check_model_size, id_hex};
 
 use crate::media::Kind;
 
@@ -58,12 +58,20 @@ pub struct Models {
 }
 
 impl Models {
-    pub fn with_user_file(path: Option<&Path>) -> Result<Self, String> {
+    /// The shipped models, and the model file at `path` if any: refused before it is read
+    /// if it is larger than `limits.max_model_bytes`.
+    pub fn with_user_file(path: Option<&Path>, limits: &Limits) -> Result<Self, String> {
         let mut m = Self::default();
         if let Some(path) = path {
-            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let model = Model::from_bytes(&bytes, &Device::flex())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let at = |e: String| format!("{}: {e}", path.display());
+            let size = std::fs::metadata(path)
+                .map_err(|e| at(e.to_string()))?
+                .len();
+            check_model_size(size, limits)
+                .map_err(|e| at(format!("{e} (see --max-model-bytes)")))?;
+            let bytes = std::fs::read(path).map_err(|e| at(e.to_string()))?;
+            let model = Model::from_bytes_limited(&bytes, &Device::flex(), limits)
+                .map_err(|e| at(e.to_string()))?;
             m.user = Some(std::rc::Rc::new(model));
         }
         Ok(m)

@@ -97,9 +97,19 @@ pub struct Header {
 }
 
 impl Header {
+    /// Channels × height × width of the latent (saturating: three u32 can exceed u64).
     pub fn latent_values(&self) -> u64 {
-        self.latent_shape.iter().map(|&v| u64::from(v)).product()
+        latent_values(&self.latent_shape)
     }
+}
+
+/// The product of a latent shape, saturating at `u64::MAX` (three u32 values can
+/// overflow a u64, and a wrapped product could slip under a limit).
+fn latent_values(shape: &[u32; 3]) -> u64 {
+    shape
+        .iter()
+        .try_fold(1u64, |acc, &v| acc.checked_mul(u64::from(v)))
+        .unwrap_or(u64::MAX)
 }
 
 /// A whole `.wl` file.
@@ -110,8 +120,10 @@ pub struct WlFile {
     pub payload: Vec<u8>,
 }
 
-/// Ceilings a reader enforces before allocating. The defaults suit a desktop; a server
-/// reading untrusted files may lower them.
+/// Ceilings a reader enforces before allocating: `.wl` headers here, images, WAV files
+/// and model files in the front ends ([`Model::from_bytes_limited`](crate::model_file::Model::from_bytes_limited)).
+/// The defaults suit a desktop (a decode may need a few times `max_pixels` × 12 bytes,
+/// or `max_frames` × channels × 4 bytes); a server reading untrusted files may lower them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Image width × height.
@@ -124,16 +136,34 @@ pub struct Limits {
     pub max_latent_values: u64,
     /// Payload bytes.
     pub max_payload_bytes: u64,
+    /// Model file bytes.
+    pub max_model_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_pixels: 1 << 28,
-            max_frames: 1 << 32,
+            // 93 minutes of 48 kHz audio; 1 GiB of f32 samples per channel.
+            max_frames: 1 << 28,
             max_channels: 16,
             max_latent_values: 1 << 30,
             max_payload_bytes: 1 << 32,
+            max_model_bytes: 256 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// No ceilings at all: for writers, and for readers of trusted bytes.
+    pub fn unlimited() -> Self {
+        Self {
+            max_pixels: u64::MAX,
+            max_frames: u64::MAX,
+            max_channels: u32::MAX,
+            max_latent_values: u64::MAX,
+            max_payload_bytes: u64::MAX,
+            max_model_bytes: u64::MAX,
         }
     }
 }
@@ -267,7 +297,7 @@ fn parse_header(bytes: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
     if latent_shape.contains(&0) {
         return Err(invalid("the latent shape has a zero dimension"));
     }
-    let latent_values: u64 = latent_shape.iter().map(|&v| u64::from(v)).product();
+    let latent_values = latent_values(&latent_shape);
     check_limit(
         "latent size (values)",
         latent_values,
@@ -486,14 +516,7 @@ impl WlFile {
         out.extend_from_slice(&self.payload);
         // Refuse to write what no reader accepts (limits aside: a writer is not bound by a
         // reader's configuration, only by the format).
-        let unlimited = Limits {
-            max_pixels: u64::MAX,
-            max_frames: u64::MAX,
-            max_channels: u32::MAX,
-            max_latent_values: u64::MAX,
-            max_payload_bytes: u64::MAX,
-        };
-        read(&out, &unlimited)?;
+        read(&out, &Limits::unlimited())?;
         Ok(out)
     }
 }

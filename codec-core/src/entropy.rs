@@ -379,6 +379,12 @@ pub fn decode_planes(
             "length is not a whole number of 32-bit words",
         ));
     }
+    shape.check(tables)?;
+    if (payload.len() as f64) * 8.0 < min_payload_bits(tables, total) {
+        return Err(EntropyError::CorruptPayload(
+            "too short for the number of symbols the header claims",
+        ));
+    }
     let words: Vec<u32> = payload
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -395,6 +401,31 @@ pub fn decode_planes(
         Ok(symbol.unsigned_abs())
     })?;
     Ok(out)
+}
+
+/// A floor on the payload bits the encoder writes for `symbols` symbols coded with any of
+/// `tables`, so that a few bytes cannot claim a latent of billions of symbols (and make
+/// the decoder allocate for them and loop over them).
+///
+/// Coding a symbol of probability p = f / 2^16 scales the coder's 64-bit range by at most
+/// p (the range becomes ⌊range / 2^16⌋ · f), and each 32-bit word written scales it back
+/// up by 2^32; the range starts below 2^64 and never ends below 2^16. So the words written
+/// carry at least (Σ −log2 p) − 48 bits, and every symbol costs at least the information
+/// content of the most probable symbol of the most peaked table. Half of that bound, less
+/// 64 bits, leaves a wide margin for rounding: real payloads are far above it, while a
+/// claimed size a million times beyond the payload is refused.
+fn min_payload_bits(tables: &[SymbolTable], symbols: usize) -> f64 {
+    let cheapest = tables
+        .iter()
+        .map(|t| {
+            let most = t.freqs.iter().copied().max().unwrap_or(TOTAL);
+            CDF_PRECISION as f64 - f64::from(most).log2()
+        })
+        .fold(f64::INFINITY, f64::min);
+    if !cheapest.is_finite() {
+        return 0.0;
+    }
+    symbols as f64 * cheapest / 2.0 - 64.0
 }
 
 /// The information content of `symbols` under `tables`, in bits: what an ideal coder

@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::Codec;
 use crate::config::CodecConfig;
-use crate::container::ModelId;
+use crate::container::{Limits, ModelId};
 use crate::entropy::{ContextCounts, MAX_CONTEXTS, SymbolTable};
 
 pub const MODEL_MAGIC: [u8; 8] = *b"WLMODEL\0";
@@ -69,8 +69,8 @@ pub enum ModelError {
     Weights(String),
     #[error("model file has reserved header bytes set (written by a newer walloc?)")]
     Reserved,
-    #[error("model file is larger than the limit of {limit} bytes")]
-    TooLarge { limit: usize },
+    #[error("model file of {size} bytes is larger than the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
 }
 
 /// Renumbers parameters 0, 1, 2, … in the module's traversal order.
@@ -89,9 +89,6 @@ impl burn::module::ModuleMapper for CanonicalIds {
 /// Pseudo-counts of the learned density in each context table: enough to shape a context
 /// the training data rarely reached, too few to matter where it often did.
 const PRIOR_WEIGHT: f64 = 16.0;
-
-/// Largest model file accepted by default (the shipped ones are a few megabytes).
-pub const DEFAULT_MAX_MODEL_BYTES: usize = 256 << 20;
 
 impl Model {
     /// Turns a trained codec into a model: the density's symbol probabilities become
@@ -180,13 +177,20 @@ impl Model {
         Ok(out)
     }
 
-    /// Reads a model file, checking its id, configuration, tables and weights.
+    /// Reads a model file, checking its id, configuration, tables and weights, under the
+    /// default limits ([`from_bytes_limited`](Self::from_bytes_limited)).
     pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
-        if bytes.len() > DEFAULT_MAX_MODEL_BYTES {
-            return Err(ModelError::TooLarge {
-                limit: DEFAULT_MAX_MODEL_BYTES,
-            });
-        }
+        Self::from_bytes_limited(bytes, device, &Limits::default())
+    }
+
+    /// Reads a model file no larger than `limits.max_model_bytes`, checking its id,
+    /// configuration, tables and weights before the model is used.
+    pub fn from_bytes_limited(
+        bytes: &[u8],
+        device: &Device,
+        limits: &Limits,
+    ) -> Result<Self, ModelError> {
+        check_model_size(bytes.len() as u64, limits)?;
         if bytes.len() < HEAD {
             return Err(if bytes.starts_with(&MODEL_MAGIC[..bytes.len().min(8)]) {
                 ModelError::Truncated("header")
@@ -280,6 +284,18 @@ impl Model {
     pub fn id_hex(&self) -> String {
         id_hex(&self.id)
     }
+}
+
+/// The model size limit on its own, for front ends that can see a file's size before
+/// reading it.
+pub fn check_model_size(size: u64, limits: &Limits) -> Result<(), ModelError> {
+    if size > limits.max_model_bytes {
+        return Err(ModelError::TooLarge {
+            size,
+            limit: limits.max_model_bytes,
+        });
+    }
+    Ok(())
 }
 
 pub fn id_hex(id: &ModelId) -> String {

@@ -1,0 +1,153 @@
+//! Determinism: a committed photo and music clip, encoded with the committed tiny models,
+//! give committed `.wl` bytes (tests/data/golden), and decoding those committed files
+//! gives output whose SHA-256 is committed too (tests/data/golden/decoded.sha256). The
+//! hashes are over the decoded samples, not a container: the RGB8 pixels row by row for
+//! the image, the 32-bit float samples (`decode --float`), interleaved little-endian, for
+//! the audio. WALLOC_BLESS=1 rewrites them all after an intended change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("walloc-golden-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ok(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_walloc"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "walloc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn bless() -> bool {
+    std::env::var_os("WALLOC_BLESS").is_some()
+}
+
+struct Golden {
+    /// Source under tests/data.
+    source: &'static str,
+    model: &'static str,
+    /// The committed encoding under tests/data/golden.
+    wl: &'static str,
+    /// What the decoded file is called in the scratch folder (its extension picks the
+    /// format), and how its samples are hashed.
+    decoded: &'static str,
+    hash: fn(&Path) -> String,
+}
+
+fn image_hash(path: &Path) -> String {
+    hex(&Sha256::digest(
+        image::open(path).unwrap().to_rgb8().as_raw(),
+    ))
+}
+
+fn audio_hash(path: &Path) -> String {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    assert_eq!(reader.spec().sample_format, hound::SampleFormat::Float);
+    let mut h = Sha256::new();
+    for v in reader.samples::<f32>() {
+        h.update(v.unwrap().to_le_bytes());
+    }
+    hex(&h.finalize())
+}
+
+const GOLDEN: [Golden; 2] = [
+    Golden {
+        source: "photos/chelsea-crop.png",
+        model: "models/tiny-image.wlm",
+        wl: "golden/chelsea-crop.wl",
+        decoded: "decoded.png",
+        hash: image_hash,
+    },
+    Golden {
+        source: "audio/nebula-0.5s.wav",
+        model: "models/tiny-audio.wlm",
+        wl: "golden/nebula-0.5s.wl",
+        decoded: "decoded.wav",
+        hash: audio_hash,
+    },
+];
+
+/// `name  hash` lines of tests/data/golden/decoded.sha256.
+fn committed_hashes() -> Vec<(String, String)> {
+    std::fs::read_to_string(data("golden/decoded.sha256"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (hash, name) = l.split_once("  ")?;
+            Some((name.to_string(), hash.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn golden_files_encode_and_decode_to_the_committed_bytes() {
+    let mut hashes = Vec::new();
+    for g in &GOLDEN {
+        let dir = scratch(g.wl.rsplit('/').next().unwrap());
+        let model = data(g.model);
+        // Encoding the source gives the committed bytes.
+        let src = dir.join(Path::new(g.source).file_name().unwrap());
+        std::fs::copy(data(g.source), &src).unwrap();
+        let wl = dir.join("encoded.wl");
+        ok(&["encode", "-q", "--model", s(&model), s(&src), "-o", s(&wl)]);
+        let encoded = std::fs::read(&wl).unwrap();
+        if bless() {
+            std::fs::write(data(g.wl), &encoded).unwrap();
+        }
+        assert!(
+            encoded == std::fs::read(data(g.wl)).unwrap(),
+            "{}: the encoded bytes changed",
+            g.wl
+        );
+        // Decoding the committed file gives the committed samples.
+        let decoded = dir.join(g.decoded);
+        ok(&[
+            "decode",
+            "-q",
+            "--float",
+            "--model",
+            s(&model),
+            s(&data(g.wl)),
+            "-o",
+            s(&decoded),
+        ]);
+        hashes.push((g.wl.to_string(), (g.hash)(&decoded)));
+    }
+    if bless() {
+        let text: String = hashes
+            .iter()
+            .map(|(name, hash)| format!("{hash}  {name}\n"))
+            .collect();
+        std::fs::write(data("golden/decoded.sha256"), text).unwrap();
+    }
+    assert_eq!(
+        hashes,
+        committed_hashes(),
+        "decoded output changed (left: now, right: committed)"
+    );
+}

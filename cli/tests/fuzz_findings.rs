@@ -1,0 +1,62 @@
+//! Crashes the fuzz targets on the CLI's input path found (fuzz/, docs/robustness.md),
+//! replayed through the library the `walloc` binary reads files with.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use walloc_cli::media;
+use walloc_core::container::Limits;
+use walloc_core::model_file::Model;
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel)
+}
+
+/// wav_input: a float WAV whose only nonzero sample is a denormal (4.8·10^-44) read fine
+/// but failed to encode ("invalid header: the audio gain is not a positive number": the
+/// gain that brings its peak to ½ overflowed f32 to infinity). Now it encodes as the
+/// silence it is, and decodes back.
+#[test]
+fn a_float_wav_with_a_denormal_peak_encodes() {
+    let limits = Limits::default();
+    let pcm = media::read_wav(&data("fuzz/wav_input-denormal-float.wav"), &limits).unwrap();
+    let peak = pcm
+        .planes
+        .iter()
+        .flatten()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(peak > 0.0 && !(0.5 / peak).is_finite(), "{peak}");
+    let model = Model::from_bytes(
+        &std::fs::read(data("models/tiny-audio.wlm")).unwrap(),
+        &Device::flex(),
+    )
+    .unwrap();
+    let wl = model.encode_audio(&pcm, &limits).unwrap();
+    let back = model.decode_audio(&wl, &limits).unwrap();
+    assert_eq!(back.planes.len(), pcm.planes.len());
+    assert_eq!(back.planes[0].len(), pcm.planes[0].len());
+}
+
+/// wav_input: a WAVE_FORMAT_EXTENSIBLE header stating 52272 valid bits per sample made
+/// `1 << (bits − 1)` overflow (a panic with overflow checks, a garbage scale and an
+/// impossible stored format without). Sizes over 32 bits are refused with a message;
+/// sizes between the container's (12 valid bits in 16) are read at their own scale.
+#[test]
+fn absurd_and_odd_wav_sample_sizes() {
+    let limits = Limits::default();
+    let err = media::read_wav(&data("fuzz/wav_input-52272-bit-samples.wav"), &limits).unwrap_err();
+    assert!(err.contains("52272-bit integer samples"), "{err}");
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/wav/stereo16-extensible.wav");
+    let mut bytes = std::fs::read(seed).unwrap();
+    assert_eq!(u16::from_le_bytes([bytes[38], bytes[39]]), 16);
+    let full = media::decode_wav(&bytes, &limits).unwrap();
+    bytes[38] = 12;
+    let twelve = media::decode_wav(&bytes, &limits).unwrap();
+    assert_eq!(twelve.format, walloc_core::container::SampleFormat::Int(16));
+    // The same stored integers read as 12-bit samples are 16 times louder.
+    let (a, b) = (full.planes[0][3], twelve.planes[0][3]);
+    assert!(a != 0.0 && (b - 16.0 * a).abs() < 1e-6, "{a} {b}");
+}

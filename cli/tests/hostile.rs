@@ -1,0 +1,288 @@
+//! The `walloc` binary against hostile input: sizes over the limits are refused from the
+//! headers with one clear line and no output, every limit has a flag, and a batch
+//! interrupted with Ctrl-C keeps its finished outputs and leaves no temporary file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use walloc_core::container::{Header, ImageMeta, SignalMeta, WlFile};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("walloc-hostile-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn walloc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_walloc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Fails with one `walloc:` line on stderr, without a panic; returns stderr.
+fn fails(args: &[&str]) -> String {
+    let out = walloc(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "walloc {args:?} succeeded");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn model(name: &str) -> PathBuf {
+    data(&format!("models/{name}"))
+}
+
+/// No file in `dir` but `keep`.
+fn only(dir: &Path, keep: &[&str]) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut keep: Vec<String> = keep.iter().map(|k| k.to_string()).collect();
+    keep.sort();
+    assert_eq!(names, keep);
+}
+
+/// CRC-32 (IEEE), for the PNG chunk written below.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG signature and IHDR chunk claiming `width × height` RGB pixels, and nothing more.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend_from_slice(&width.to_be_bytes());
+    chunk.extend_from_slice(&height.to_be_bytes());
+    chunk.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&chunk);
+    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    png
+}
+
+/// A header that claims 100 000 × 100 000 pixels fails at once, whichever way it comes in:
+/// as a `.wl` file to decode or describe, or as an image to encode.
+#[test]
+fn a_100000_by_100000_claim_is_refused_from_the_header() {
+    let dir = scratch("huge");
+    let wl = WlFile {
+        header: Header {
+            model_id: [9; 16],
+            signal: SignalMeta::Image(ImageMeta {
+                width: 100_000,
+                height: 100_000,
+                channels: 3,
+                bit_depth: 8,
+                pad_left: 0,
+                pad_top: 0,
+            }),
+            latent_shape: [4, 12_500, 12_500],
+        },
+        payload: vec![0; 16],
+    }
+    .to_bytes()
+    .unwrap();
+    let huge = dir.join("huge.wl");
+    std::fs::write(&huge, &wl).unwrap();
+    for cmd in ["decode", "info"] {
+        let err = fails(&[cmd, s(&huge)]);
+        assert!(
+            err.contains("image size (pixels) 10000000000 exceeds the limit of 268435456"),
+            "{err}"
+        );
+    }
+    let png = dir.join("huge.png");
+    std::fs::write(&png, png_header(100_000, 100_000)).unwrap();
+    let err = fails(&[
+        "encode",
+        "--model",
+        s(&model("tiny-image.wlm")),
+        s(&png),
+        "-o",
+        s(&dir.join("out.wl")),
+    ]);
+    assert!(
+        err.contains("100000×100000 = 10000000000 pixels, over the limit of 268435456"),
+        "{err}"
+    );
+    only(&dir, &["huge.png", "huge.wl"]);
+}
+
+/// Every limit has a flag, and each refuses with one line and writes nothing.
+#[test]
+fn every_limit_has_a_flag() {
+    let dir = scratch("flags");
+    let wav = dir.join("clip.wav");
+    std::fs::copy(data("audio/nebula-0.5s.wav"), &wav).unwrap();
+    let audio = model("tiny-audio.wlm");
+    let err = fails(&[
+        "encode",
+        "--model",
+        s(&audio),
+        "--max-frames",
+        "1000",
+        s(&wav),
+    ]);
+    assert!(err.contains("over the limits"), "{err}");
+    let err = fails(&[
+        "encode",
+        "--model",
+        s(&audio),
+        "--max-channels",
+        "1",
+        s(&wav),
+    ]);
+    assert!(err.contains("over the limits"), "{err}");
+    let err = fails(&[
+        "encode",
+        "--model",
+        s(&audio),
+        "--max-model-bytes",
+        "1000",
+        s(&wav),
+    ]);
+    assert!(
+        err.contains("larger than the limit of 1000 bytes") && err.contains("--max-model-bytes"),
+        "{err}"
+    );
+    only(&dir, &["clip.wav"]);
+    // The same limits apply to the headers of .wl files read.
+    let ok = walloc(&["encode", "-q", "--model", s(&audio), s(&wav)]);
+    assert!(ok.status.success());
+    let wl = dir.join("clip.wl");
+    let back = dir.join("back.wav");
+    let err = fails(&[
+        "decode",
+        "--model",
+        s(&audio),
+        "--max-frames",
+        "1000",
+        s(&wl),
+        "-o",
+        s(&back),
+    ]);
+    assert!(
+        err.contains("audio length (frames) 22050 exceeds the limit of 1000"),
+        "{err}"
+    );
+    let err = fails(&["info", "--max-channels", "1", s(&wl)]);
+    assert!(
+        err.contains("audio channel count 2 exceeds the limit of 1"),
+        "{err}"
+    );
+    only(&dir, &["clip.wav", "clip.wl"]);
+}
+
+/// Ctrl-C in the middle of a folder: the files finished before it are complete (the same
+/// bytes as encoding them alone), the rest are absent, no temporary file is left, and the
+/// exit status says it was interrupted.
+#[test]
+fn an_interrupted_batch_keeps_finished_files_and_leaves_no_temporaries() {
+    let dir = scratch("interrupt");
+    let (inputs, out) = (dir.join("in"), dir.join("out"));
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let n = 60;
+    for i in 0..n {
+        std::fs::copy(
+            data("photos/astronaut-crop.png"),
+            inputs.join(format!("p{i:02}.png")),
+        )
+        .unwrap();
+    }
+    let model = model("tiny-image.wlm");
+    // The reference: one of them encoded alone.
+    let single = dir.join("single.wl");
+    let one = walloc(&[
+        "encode",
+        "-q",
+        "--model",
+        s(&model),
+        s(&inputs.join("p00.png")),
+        "-o",
+        s(&single),
+    ]);
+    assert!(one.status.success());
+    let reference = std::fs::read(&single).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_walloc"))
+        .args([
+            "encode",
+            "-q",
+            "--model",
+            s(&model),
+            s(&inputs),
+            "-o",
+            s(&out),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the first output is in place.
+    let give_up = Instant::now() + Duration::from_secs(600);
+    while !out.join("p00.wl").exists() {
+        assert!(
+            Instant::now() < give_up,
+            "the batch never wrote its first file"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+
+    let written: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written.iter().all(|name| !name.ends_with(".tmp")),
+        "{written:?}"
+    );
+    assert!(!written.is_empty() && written.len() < n, "{written:?}");
+    for name in &written {
+        assert_eq!(
+            std::fs::read(out.join(name)).unwrap(),
+            reference,
+            "{name} is not a complete output"
+        );
+    }
+    // The finished files are exactly the first ones in order.
+    for i in 0..written.len() {
+        assert!(out.join(format!("p{i:02}.wl")).exists());
+    }
+}
