@@ -74,16 +74,25 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// A PNG signature and IHDR chunk claiming `width × height` RGB pixels, and nothing more.
+/// A PNG chunk: length, kind and body, CRC.
+fn png_chunk(kind: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut typed = kind.to_vec();
+    typed.extend_from_slice(body);
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&typed);
+    out.extend_from_slice(&crc32(&typed).to_be_bytes());
+    out
+}
+
+/// A PNG claiming `width × height` RGB pixels, with an empty IDAT: no pixel data.
 fn png_header(width: u32, height: u32) -> Vec<u8> {
-    let mut chunk = b"IHDR".to_vec();
-    chunk.extend_from_slice(&width.to_be_bytes());
-    chunk.extend_from_slice(&height.to_be_bytes());
-    chunk.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend_from_slice(&13u32.to_be_bytes());
-    png.extend_from_slice(&chunk);
-    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(b"IDAT", &[]));
+    png.extend(png_chunk(b"IEND", &[]));
     png
 }
 
@@ -209,11 +218,11 @@ fn an_interrupted_batch_keeps_finished_files_and_leaves_no_temporaries() {
     let (inputs, out) = (dir.join("in"), dir.join("out"));
     std::fs::create_dir_all(&inputs).unwrap();
     std::fs::create_dir_all(&out).unwrap();
-    let n = 60;
+    let n = 300;
     for i in 0..n {
         std::fs::copy(
             data("photos/astronaut-crop.png"),
-            inputs.join(format!("p{i:02}.png")),
+            inputs.join(format!("p{i:03}.png")),
         )
         .unwrap();
     }
@@ -225,7 +234,7 @@ fn an_interrupted_batch_keeps_finished_files_and_leaves_no_temporaries() {
         "-q",
         "--model",
         s(&model),
-        s(&inputs.join("p00.png")),
+        s(&inputs.join("p000.png")),
         "-o",
         s(&single),
     ]);
@@ -247,12 +256,12 @@ fn an_interrupted_batch_keeps_finished_files_and_leaves_no_temporaries() {
         .unwrap();
     // Interrupt once the first output is in place.
     let give_up = Instant::now() + Duration::from_secs(600);
-    while !out.join("p00.wl").exists() {
+    while !out.join("p000.wl").exists() {
         assert!(
             Instant::now() < give_up,
             "the batch never wrote its first file"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(1));
     }
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -283,6 +292,6 @@ fn an_interrupted_batch_keeps_finished_files_and_leaves_no_temporaries() {
     }
     // The finished files are exactly the first ones in order.
     for i in 0..written.len() {
-        assert!(out.join(format!("p{i:02}.wl")).exists());
+        assert!(out.join(format!("p{i:03}.wl")).exists());
     }
 }

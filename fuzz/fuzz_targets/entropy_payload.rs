@@ -5,9 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use walloc_core::container::{
-    AudioMeta, Header, ImageMeta, SampleFormat, SignalMeta, WlFile,
-};
+use walloc_core::container::{AudioMeta, Header, ImageMeta, SampleFormat, SignalMeta, WlFile};
 use walloc_core::entropy::{self, PlaneShape, SymbolTable};
 use walloc_core::model_file::Model;
 
@@ -89,7 +87,11 @@ fuzz_target!(|data: &[u8]| {
     let k = model.contexts;
     let own = model.tables.len() / k;
     let tables: Vec<SymbolTable> = (0..c)
-        .flat_map(|ch| model.tables[(ch % own) * k..(ch % own + 1) * k].iter().cloned())
+        .flat_map(|ch| {
+            model.tables[(ch % own) * k..(ch % own + 1) * k]
+                .iter()
+                .cloned()
+        })
         .collect();
     let max = model.config.max_symbol();
     assert!(symbols.iter().all(|s| (-max..=max).contains(s)));

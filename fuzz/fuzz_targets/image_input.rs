@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         return; // the networks are slow under instrumentation; size is what matters here
     }
     let model = walloc_fuzz::image_model();
-    let wl = model.encode_image(&img, &limits).expect("a raster that reads encodes");
+    let wl = model
+        .encode_image(&img, &limits)
+        .expect("a raster that reads encodes");
     let back = model.decode_image(&wl, &limits).expect("and decodes");
     assert_eq!((back.width, back.height), (img.width, img.height));
 });

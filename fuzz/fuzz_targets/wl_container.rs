@@ -8,7 +8,11 @@ use walloc_core::container::{self, FormatError, Limits};
 fn check(data: &[u8], limits: &Limits) -> Result<(), FormatError> {
     let header = container::read_header(data, limits);
     let file = container::read(data, limits)?;
-    assert_eq!(header.as_ref(), Ok(&file.header), "read and read_header disagree");
+    assert_eq!(
+        header.as_ref(),
+        Ok(&file.header),
+        "read and read_header disagree"
+    );
     let again = file.to_bytes().expect("a file that reads also writes");
     assert_eq!(again, data, "read then write changed the bytes");
     Ok(())
