@@ -102,7 +102,7 @@ impl Model {
         let stride = self.config.stride();
         let (padded, ph, pw, left, top) = signal::pad_planes(&planes, 3, h, w, stride);
         let levels = self.config.levels;
-        let packets = wpt_planes::forward_2d(&padded, 3, ph, pw, levels);
+        let packets = wpt_planes::forward_2d(padded, 3, ph, pw, levels);
         let shape = [1, 3 << (2 * levels), ph / stride, pw / stride];
         let x = Tensor::<4>::from_data(TensorData::new(packets, shape), &self.device());
         let z = self.codec.encoder.forward(x);
@@ -148,7 +148,7 @@ impl Model {
         let stride = self.config.stride();
         let (ph, pw) = (lh * stride, lw * stride);
         let packets = to_vec(self.codec.decode_packets_tiled(y, &self.config, tile))?;
-        let out = wpt_planes::inverse_2d(&packets, 3, lh, lw, self.config.levels);
+        let out = wpt_planes::inverse_2d(packets, 3, lh, lw, self.config.levels);
         let (w, h) = (meta.width as usize, meta.height as usize);
         let planes = signal::crop_planes(
             &out,
@@ -226,10 +226,7 @@ impl Model {
         for g in 0..groups {
             for k in 0..group {
                 let c = (g * group + k).min(channels - 1);
-                let plane: Vec<f32> = planes[c]
-                    .iter()
-                    .map(|v| (v - means[c]) * gain)
-                    .collect();
+                let plane: Vec<f32> = planes[c].iter().map(|v| (v - means[c]) * gain).collect();
                 let (p, _, _) = signal::pad_signals(&plane, 1, frames, stride);
                 data.extend_from_slice(&p);
             }
@@ -432,7 +429,8 @@ impl Model {
         self.check_geometry(&file.header)?;
         let symbols = self.decode_symbols(&file)?;
         let [c, h, w] = file.header.latent_shape.map(|v| v as usize);
-        let values: Vec<f32> = symbols.iter().map(|&s| s as f32).collect();
+        // In place (same size and alignment): a 24-megapixel latent is 288 MB.
+        let values: Vec<f32> = symbols.into_iter().map(|s| s as f32).collect();
         let y = Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), &self.device());
         Ok((file.header, y))
     }

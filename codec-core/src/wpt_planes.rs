@@ -16,14 +16,14 @@ use crate::wpt::{DEC_HI, DEC_LO, REC_HI, REC_LO};
 /// Forward 2D packet transform of `channels` planes of `height × width` (multiples of
 /// 2^levels) → `channels·4^levels` planes of `height/2^levels × width/2^levels`.
 pub fn forward_2d(
-    x: &[f32],
+    x: Vec<f32>,
     channels: usize,
     height: usize,
     width: usize,
     levels: usize,
 ) -> Vec<f32> {
     assert_eq!(x.len(), channels * height * width);
-    let (mut data, mut c, mut h, mut w) = (x.to_vec(), channels, height, width);
+    let (mut data, mut c, mut h, mut w) = (x, channels, height, width);
     for _ in 0..levels {
         assert!(h % 2 == 0 && w % 2 == 0, "{h}×{w} cannot be split");
         let mut out = vec![0.0f32; data.len()];
@@ -54,7 +54,7 @@ pub fn forward_2d(
 /// Inverse of [`forward_2d`]: `channels·4^levels` planes of `height × width` →
 /// `channels` planes of `height·2^levels × width·2^levels`.
 pub fn inverse_2d(
-    y: &[f32],
+    y: Vec<f32>,
     channels: usize,
     height: usize,
     width: usize,
@@ -62,7 +62,7 @@ pub fn inverse_2d(
 ) -> Vec<f32> {
     let packets = channels << (2 * levels);
     assert_eq!(y.len(), packets * height * width);
-    let (mut data, mut c, mut h, mut w) = (y.to_vec(), packets, height, width);
+    let (mut data, mut c, mut h, mut w) = (y, packets, height, width);
     for _ in 0..levels {
         let (c1, h2, w2) = (c / 4, 2 * h, 2 * w);
         let mut out = vec![0.0f32; data.len()];
@@ -199,7 +199,7 @@ mod tests {
             let x = noise(3 * h * w, (levels * h * w) as u64);
             let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 3, h, w]), &dev);
             let y_tensor = crate::wpt::wpt2d(t, levels);
-            let y_planes = forward_2d(&x, 3, h, w, levels);
+            let y_planes = forward_2d(x.clone(), 3, h, w, levels);
             let y_ref = y_tensor.clone().into_data().try_to_vec::<f32>().unwrap();
             let err = max_diff(&y_planes, &y_ref);
             assert!(err < 1e-5, "forward J={levels} {h}×{w}: {err}");
@@ -208,7 +208,7 @@ mod tests {
                 .into_data()
                 .try_to_vec::<f32>()
                 .unwrap();
-            let back = inverse_2d(&y_ref, 3, ph, pw, levels);
+            let back = inverse_2d(y_ref, 3, ph, pw, levels);
             let err = max_diff(&back, &back_ref);
             assert!(err < 1e-5, "inverse J={levels} {h}×{w}: {err}");
             assert!(max_diff(&back, &x) < 1e-5);

@@ -59,7 +59,7 @@ fn stages(c: &mut Criterion) {
             planes[ch * w * h + i] = f32::from(px[ch]) / 255.0 - 0.5;
         }
     }
-    let packets = wpt_planes::forward_2d(&planes, 3, h, w, levels);
+    let packets = wpt_planes::forward_2d(planes.clone(), 3, h, w, levels);
     let (ph, pw) = (h >> levels, w >> levels);
     let wl = model.encode_image(&image, &limits).unwrap();
     let (symbols, [lc, lh, lw]) = model.image_symbols(&image, &limits).unwrap();
@@ -82,10 +82,10 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements((w * h) as u64));
     g.sample_size(20);
     g.bench_function("wpt forward", |b| {
-        b.iter(|| wpt_planes::forward_2d(black_box(&planes), 3, h, w, levels))
+        b.iter(|| wpt_planes::forward_2d(black_box(planes.clone()), 3, h, w, levels))
     });
     g.bench_function("wpt inverse", |b| {
-        b.iter(|| wpt_planes::inverse_2d(black_box(&packets), 3, ph, pw, levels))
+        b.iter(|| wpt_planes::inverse_2d(black_box(packets.clone()), 3, ph, pw, levels))
     });
     g.bench_function("encoder (to symbols)", |b| {
         b.iter(|| model.image_symbols(black_box(&image), &limits).unwrap())
