@@ -310,7 +310,13 @@ function listSamples(catalog) {
       kind.textContent = s.modality;
       const title = document.createElement("span");
       title.className = "sample-title";
-      title.textContent = s.title;
+      const strong = document.createElement("span");
+      strong.className = "sample-name";
+      strong.textContent = s.title;
+      const detail = document.createElement("span");
+      detail.className = "sample-detail";
+      detail.textContent = s.detail || "";
+      title.append(strong, detail);
       const size = document.createElement("span");
       size.className = "sample-size";
       size.textContent = formatBytes(s.bytes);

@@ -57,7 +57,8 @@ fn tiny_trains_on_wgpu_as_on_flex() {
         &dir_gpu,
         gpu.clone(),
         false,
-        Some(init.to_device(&gpu.autodiff())),
+        // `fork`, not `to_device`: a moved parameter would be an op in the graph, not a leaf.
+        Some(init.fork(&gpu.autodiff())),
     )
     .unwrap();
     let mut losses = Vec::new();

@@ -85,7 +85,7 @@ try {
   }
 
   // Samples, by clicking them like a visitor.
-  for (const file of job.samples) {
+  for (const file of job.samples || []) {
     await page.click(`[data-sample="${file}"]`);
     await waitDone(file);
     const b64 = await page.evaluate(async (f) => window.walloc.base64(new Uint8Array(await (await fetch(`samples/${f}`)).arrayBuffer())), file);
@@ -116,7 +116,7 @@ try {
   }
 
   // Files through the file chooser: a model file first, as a visitor with their own model would.
-  for (const f of job.files) {
+  for (const f of job.files || []) {
     if (f.model) {
       await page.setInputFiles("#file", f.model);
       await page.waitForFunction(() => /^Model .* added/.test(document.querySelector("#status").textContent), null, { timeout: 120_000 });
@@ -128,7 +128,7 @@ try {
   }
 
   // Headers read in the browser, for the native comparison.
-  for (const wl of job.info) {
+  for (const wl of job.info || []) {
     const b64 = readFileSync(wl).toString("base64");
     results.info.push(
       await page.evaluate(async ([name, b64]) => {

@@ -31,6 +31,7 @@ function sample(file, meta) {
   return {
     file,
     title: meta.title,
+    detail: meta.detail,
     credit: meta.credit,
     modality: b[10] === 0 ? "image" : "audio",
     model_id: hex(b.subarray(12, 28)),
