@@ -12,8 +12,10 @@
 //! factorized coder.
 
 use alloc::vec::Vec;
+use core::borrow::Borrow;
+use core::num::NonZeroU32;
 
-use constriction::stream::model::ContiguousCategoricalEntropyModel;
+use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
 use constriction::stream::queue::{RangeDecoder, RangeEncoder};
 use constriction::stream::{Decode, Encode};
 
@@ -21,7 +23,82 @@ use constriction::stream::{Decode, Encode};
 pub const CDF_PRECISION: usize = 16;
 const TOTAL: u32 = 1 << CDF_PRECISION;
 
-type CoderModel = ContiguousCategoricalEntropyModel<u32, Vec<u32>, CDF_PRECISION>;
+/// Top bits of a quantile that index [`Cdf::first`].
+const BUCKET_BITS: usize = 8;
+
+/// A table as the range coder sees it: cumulative frequencies, plus, for decoding, the
+/// first symbol each 1/256 of the quantile range can hold. constriction's own categorical
+/// model finds a symbol by binary search over the cumulative table (eight unpredictable
+/// branches per symbol for 8-bit latents); here it is a lookup and a scan that is usually
+/// zero or one step, as the coarse buckets are narrower than a likely symbol. The same
+/// cumulative table means the same bits as before: only the search changed.
+#[derive(Debug, Clone)]
+struct Cdf {
+    /// `cdf[i]` = sum of the frequencies of symbols before `i`; `cdf[len]` = 2^16.
+    cdf: Vec<u32>,
+    /// `first[j]` = the symbol whose interval holds quantile `j << (16 − BUCKET_BITS)`.
+    first: Vec<u16>,
+}
+
+impl Cdf {
+    /// From frequencies already checked by [`SymbolTable::from_frequencies`] (nonzero,
+    /// at most 2^16 of them, summing to 2^16).
+    fn new(freqs: &[u32]) -> Self {
+        let mut cdf = Vec::with_capacity(freqs.len() + 1);
+        let mut acc = 0u32;
+        cdf.push(0);
+        for &f in freqs {
+            acc += f;
+            cdf.push(acc);
+        }
+        let shift = CDF_PRECISION - BUCKET_BITS;
+        let mut first = Vec::with_capacity(1 << BUCKET_BITS);
+        let mut s = 0usize;
+        for j in 0..1u32 << BUCKET_BITS {
+            let q = j << shift;
+            while cdf[s + 1] <= q {
+                s += 1;
+            }
+            first.push(s as u16);
+        }
+        Self { cdf, first }
+    }
+}
+
+impl EntropyModel<CDF_PRECISION> for Cdf {
+    type Symbol = usize;
+    type Probability = u32;
+}
+
+impl EncoderModel<CDF_PRECISION> for Cdf {
+    #[inline]
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl Borrow<usize>,
+    ) -> Option<(u32, NonZeroU32)> {
+        let i = *symbol.borrow();
+        let (left, right) = (*self.cdf.get(i)?, *self.cdf.get(i.checked_add(1)?)?);
+        Some((left, NonZeroU32::new(right - left)?))
+    }
+}
+
+impl DecoderModel<CDF_PRECISION> for Cdf {
+    /// constriction calls this only with `quantile < 2^16` (it reports a corrupt stream
+    /// otherwise), so the bucket exists and the scan stops at the last symbol at the latest.
+    #[inline]
+    fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
+        let mut s = usize::from(self.first[(quantile >> (CDF_PRECISION - BUCKET_BITS)) as usize]);
+        while self.cdf[s + 1] <= quantile {
+            s += 1;
+        }
+        let (left, right) = (self.cdf[s], self.cdf[s + 1]);
+        (
+            s,
+            left,
+            NonZeroU32::new(right - left).expect("table frequencies are nonzero"),
+        )
+    }
+}
 
 /// Why a table could not be built or a stream could not be coded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,7 +129,7 @@ pub enum EntropyError {
 pub struct SymbolTable {
     min: i32,
     freqs: Vec<u32>,
-    model: CoderModel,
+    model: Cdf,
 }
 
 // The coder model is derived from the frequencies, so they alone decide equality.
@@ -94,8 +171,7 @@ impl SymbolTable {
                 "a single-symbol alphabet cannot be range coded",
             ));
         }
-        let model = CoderModel::from_nonzero_fixed_point_probabilities(&freqs, false)
-            .map_err(|()| EntropyError::BadTable("rejected by the coder"))?;
+        let model = Cdf::new(&freqs);
         Ok(Self {
             min: min_symbol,
             freqs,
@@ -572,6 +648,44 @@ mod tests {
         assert!(SymbolTable::from_probabilities(0, &[0.0; 5]).is_ok());
         let peaked = SymbolTable::from_probabilities(0, &[0.0, 1.0, 0.0]).unwrap();
         assert_eq!(peaked.frequencies(), &[1, TOTAL - 2, 1]);
+    }
+
+    /// The lookup model must be constriction's categorical model with a faster search:
+    /// the same answer for every quantile and every symbol, on peaked, flat, two-symbol
+    /// and very wide tables (the golden bitstreams check the whole coder).
+    #[test]
+    fn lookup_model_agrees_with_constrictions_categorical_model() {
+        use constriction::stream::model::ContiguousCategoricalEntropyModel;
+        let mut tables = vec![
+            laplace_table(0.05, 128),
+            laplace_table(2.0, 128),
+            laplace_table(40.0, 8),
+            SymbolTable::from_frequencies(-1, vec![1, TOTAL - 1]).unwrap(),
+            SymbolTable::from_frequencies(0, vec![TOTAL - 1, 1]).unwrap(),
+            SymbolTable::from_probabilities(0, &[0.0; 4000]).unwrap(),
+        ];
+        tables.push(SymbolTable::from_probabilities(0, &[0.0, 1.0, 0.0]).unwrap());
+        for t in &tables {
+            let reference =
+                ContiguousCategoricalEntropyModel::<u32, Vec<u32>, CDF_PRECISION>::from_nonzero_fixed_point_probabilities(
+                    t.frequencies(),
+                    false,
+                )
+                .unwrap();
+            for q in 0..TOTAL {
+                assert_eq!(
+                    t.model.quantile_function(q),
+                    reference.quantile_function(q),
+                    "quantile {q}"
+                );
+            }
+            for i in 0..=t.len() {
+                assert_eq!(
+                    t.model.left_cumulative_and_probability(i),
+                    reference.left_cumulative_and_probability(i)
+                );
+            }
+        }
     }
 
     #[test]

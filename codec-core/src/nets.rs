@@ -36,8 +36,21 @@ fn residual_out_conv(
     device: &Device,
 ) -> Conv2d {
     let mut c = conv(cin, cout, kernel, dilation, device);
-    // Detached, so the parameter is a leaf of its own and not the output of an op.
-    c.weight = Param::from_tensor(c.weight.val().detach().mul_scalar(0.1).detach());
+    // A tenth of the default bound (Kaiming uniform, gain 1/√3), drawn lazily like every
+    // other parameter: loading a model file replaces the weights without ever drawing
+    // them (an eager draw here cost a third of the model load).
+    let fan_in = cin * kernel[0] * kernel[1];
+    let fan_out = cout * kernel[0] * kernel[1];
+    c.weight = Initializer::KaimingUniform {
+        gain: 0.1 / 3f64.sqrt(),
+        fan_out_only: false,
+    }
+    .init_with(
+        [cout, cin, kernel[0], kernel[1]],
+        Some(fan_in),
+        Some(fan_out),
+        device,
+    );
     c
 }
 

@@ -112,6 +112,15 @@ fn stages(c: &mut Criterion) {
         b.iter(|| model.decode_image(black_box(&wl), &limits).unwrap())
     });
     g.finish();
+
+    // What every `walloc` process pays before its first image: the model file parsed into
+    // tables and network weights (the shipped models are compiled into the binary).
+    let mut g = c.benchmark_group("image-q3 model");
+    g.sample_size(20);
+    g.bench_function("model load", |b| {
+        b.iter(|| Model::from_bytes(black_box(&bytes), &device).unwrap())
+    });
+    g.finish();
 }
 
 criterion_group!(benches, stages);
