@@ -72,6 +72,17 @@ impl Codec {
         tile: usize,
     ) -> Tensor<4> {
         let z = Companding::new(config.latent_bits).inverse(y);
+        self.decode_latent_tiled(z, config, tile)
+    }
+
+    /// [`decode_packets_tiled`](Self::decode_packets_tiled) from the latent after the
+    /// inverse companding (which the pipelines apply through a table of its values).
+    pub fn decode_latent_tiled(
+        &self,
+        z: Tensor<4>,
+        config: &CodecConfig,
+        tile: usize,
+    ) -> Tensor<4> {
         let [_, _, h, w] = z.dims();
         match config.decoder_radius() {
             Some(radius) if h > tile || w > tile => self.decode_tiles(z, radius, tile.max(1)),
@@ -105,6 +116,12 @@ impl Codec {
     /// Companded latent `[B, L, 1, n]` → audio `[B, C, N]`.
     pub fn synthesise_audio(&self, y: Tensor<4>, config: &CodecConfig) -> Tensor<3> {
         let z = Companding::new(config.latent_bits).inverse(y);
+        self.synthesise_audio_latent(z, config)
+    }
+
+    /// [`synthesise_audio`](Self::synthesise_audio) from the latent after the inverse
+    /// companding.
+    pub fn synthesise_audio_latent(&self, z: Tensor<4>, config: &CodecConfig) -> Tensor<3> {
         let packets = self.decoder.forward(z);
         let [b, c, _, n] = packets.dims();
         let audio = wpt::iwpt1d(packets.reshape([b, c, n]), config.levels);

@@ -147,7 +147,7 @@ impl Model {
         let [_, lh, lw] = header.latent_shape.map(|v| v as usize);
         let stride = self.config.stride();
         let (ph, pw) = (lh * stride, lw * stride);
-        let packets = to_vec(self.codec.decode_packets_tiled(y, &self.config, tile))?;
+        let packets = to_vec(self.codec.decode_latent_tiled(y, &self.config, tile))?;
         let out = wpt_planes::inverse_2d(packets, 3, lh, lw, self.config.levels);
         let (w, h) = (meta.width as usize, meta.height as usize);
         let planes = signal::crop_planes(
@@ -265,7 +265,7 @@ impl Model {
         let groups = lc / l;
         let group = self.config.channels;
         let y = y.reshape([groups, l, 1, n]);
-        let out = to_vec(self.codec.synthesise_audio(y, &self.config))?; // [groups, group, N]
+        let out = to_vec(self.codec.synthesise_audio_latent(y, &self.config))?; // [groups, group, N]
         let padded_len = n * self.config.stride();
         let channels = meta.channels as usize;
         let frames = meta.frames as usize;
@@ -407,7 +407,8 @@ impl Model {
         (tables, shape)
     }
 
-    /// Container, model check, entropy decoding: the latent as a tensor.
+    /// Container, model check, entropy decoding, inverse companding: the latent the
+    /// decoder network reads.
     fn start(
         &self,
         bytes: &[u8],
@@ -429,10 +430,29 @@ impl Model {
         self.check_geometry(&file.header)?;
         let symbols = self.decode_symbols(&file)?;
         let [c, h, w] = file.header.latent_shape.map(|v| v as usize);
+        // The inverse companding of every symbol the tables allow, computed once with the
+        // tensor ops training uses, then looked up: the same values as applying it to the
+        // whole latent, without some thirty passes over it (a tenth of decoding).
+        let m = self.config.max_symbol();
+        let alphabet: Vec<f32> = (-m..=m).map(|s| s as f32).collect();
+        let n = alphabet.len();
+        let table = to_vec(Companding::new(self.config.latent_bits).inverse(
+            Tensor::<1>::from_data(TensorData::new(alphabet, [n]), &self.device()),
+        ))?;
         // In place (same size and alignment): a 24-megapixel latent is 288 MB.
-        let values: Vec<f32> = symbols.into_iter().map(|s| s as f32).collect();
-        let y = Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), &self.device());
-        Ok((file.header, y))
+        let values = symbols
+            .into_iter()
+            .map(|s| {
+                // The entropy decoder yields only symbols of its tables, which model
+                // loading checked span exactly −m..=m.
+                usize::try_from(i64::from(s) + i64::from(m))
+                    .ok()
+                    .and_then(|i| table.get(i).copied())
+                    .ok_or_else(|| CodecError::Input(format!("latent symbol {s} outside ±{m}")))
+            })
+            .collect::<Result<Vec<f32>, _>>()?;
+        let z = Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), &self.device());
+        Ok((file.header, z))
     }
 
     /// The latent shape must be what this model makes of the stored signal size, or the

@@ -23,28 +23,26 @@ pub fn forward_2d(
     levels: usize,
 ) -> Vec<f32> {
     assert_eq!(x.len(), channels * height * width);
-    let (mut data, mut c, mut h, mut w) = (x, channels, height, width);
+    let (mut data, mut h, mut w) = (x, height, width);
     for _ in 0..levels {
         assert!(h % 2 == 0 && w % 2 == 0, "{h}×{w} cannot be split");
         let mut out = vec![0.0f32; data.len()];
         let (hh, hw) = (h / 2, w / 2);
-        let mut by_w = vec![0.0f32; 2 * h * hw]; // [low W | high W], each h × w/2
-        for k in 0..c {
-            let plane = &data[k * h * w..][..h * w];
+        // Each plane becomes its four subbands, f = 2·(W high) + (H high), contiguous.
+        each_plane(&data, h * w, &mut out, 4 * hh * hw, |by_w, plane, bands| {
+            by_w.resize(2 * h * hw, 0.0); // [low W | high W], each h × w/2
+            let (lo, hi) = by_w.split_at_mut(h * hw);
             for (r, row) in plane.chunks_exact(w).enumerate() {
-                let (lo, hi) = by_w.split_at_mut(h * hw);
                 analyse_row(row, &mut lo[r * hw..][..hw], &mut hi[r * hw..][..hw]);
             }
-            // Then along the height: subband f = 2·(W high) + (H high).
+            // Then along the height.
             for wb in 0..2 {
                 let src = &by_w[wb * h * hw..][..h * hw];
-                let base = (k * 4 + 2 * wb) * hh * hw;
-                let (lo, hi) = out[base..base + 2 * hh * hw].split_at_mut(hh * hw);
+                let (lo, hi) = bands[2 * wb * hh * hw..][..2 * hh * hw].split_at_mut(hh * hw);
                 analyse_columns(src, h, hw, lo, hi);
             }
-        }
+        });
         data = out;
-        c *= 4;
         h = hh;
         w = hw;
     }
@@ -66,28 +64,82 @@ pub fn inverse_2d(
     for _ in 0..levels {
         let (c1, h2, w2) = (c / 4, 2 * h, 2 * w);
         let mut out = vec![0.0f32; data.len()];
-        let mut by_h = vec![0.0f32; 2 * h2 * w];
-        let mut row = vec![0.0f32; w2];
-        for k in 0..c1 {
-            let bands = &data[k * 4 * h * w..][..4 * h * w];
-            for wb in 0..2 {
-                let lo = &bands[(2 * wb) * h * w..][..h * w];
-                let hi = &bands[(2 * wb + 1) * h * w..][..h * w];
-                synthesise_columns(lo, hi, h, w, &mut by_h[wb * h2 * w..][..h2 * w]);
-            }
-            let (lo, hi) = by_h.split_at(h2 * w);
-            let dst = &mut out[k * h2 * w2..][..h2 * w2];
-            for r in 0..h2 {
-                synthesise_row(&lo[r * w..][..w], &hi[r * w..][..w], &mut row);
-                dst[r * w2..][..w2].copy_from_slice(&row);
-            }
-        }
+        // Four subbands of `h × w` become one plane of `2h × 2w`.
+        each_plane(
+            &data,
+            4 * h * w,
+            &mut out,
+            h2 * w2,
+            |scratch, bands, dst| {
+                scratch.resize(2 * h2 * w + w2, 0.0);
+                let (by_h, row) = scratch.split_at_mut(2 * h2 * w);
+                for wb in 0..2 {
+                    let lo = &bands[(2 * wb) * h * w..][..h * w];
+                    let hi = &bands[(2 * wb + 1) * h * w..][..h * w];
+                    synthesise_columns(lo, hi, h, w, &mut by_h[wb * h2 * w..][..h2 * w]);
+                }
+                let (lo, hi) = by_h.split_at(h2 * w);
+                for r in 0..h2 {
+                    synthesise_row(&lo[r * w..][..w], &hi[r * w..][..w], row);
+                    dst[r * w2..][..w2].copy_from_slice(row);
+                }
+            },
+        );
         data = out;
         c = c1;
         h = h2;
         w = w2;
     }
     data
+}
+
+/// Calls `f(scratch, input plane, output plane)` for consecutive planes of `input` and
+/// `output` (`in_len` and `out_len` values each). Natively, planes large enough to pay for
+/// a thread are shared out among the cores in contiguous runs, each thread with its own
+/// scratch buffer; every plane is computed the same way wherever it runs, so the result
+/// does not depend on the thread count. In wasm (one thread) they run in order.
+fn each_plane<F>(input: &[f32], in_len: usize, output: &mut [f32], out_len: usize, f: F)
+where
+    F: Fn(&mut Vec<f32>, &[f32], &mut [f32]) + Sync,
+{
+    let run = |input: &[f32], output: &mut [f32]| {
+        let mut scratch = Vec::new();
+        for (a, b) in input
+            .chunks_exact(in_len)
+            .zip(output.chunks_exact_mut(out_len))
+        {
+            f(&mut scratch, a, b);
+        }
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    let planes = input.len() / in_len;
+    #[cfg(not(target_arch = "wasm32"))]
+    if threads_for(input.len()).min(planes) > 1 {
+        let threads = threads_for(input.len()).min(planes);
+        let per = planes.div_ceil(threads);
+        std::thread::scope(|s| {
+            let run = &run;
+            for (a, b) in input
+                .chunks(per * in_len)
+                .zip(output.chunks_mut(per * out_len))
+            {
+                s.spawn(move || run(a, b));
+            }
+        });
+        return;
+    }
+    run(input, output)
+}
+
+/// Threads worth using for a transform level over `values` samples: one per core, but
+/// only above 2^16 samples, where a thread's start (tens of µs) is small beside the work.
+#[cfg(not(target_arch = "wasm32"))]
+fn threads_for(values: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if values < 1 << 16 {
+        return 1;
+    }
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise. The row is first copied with
