@@ -34,6 +34,27 @@ impl Companding {
     }
 
     /// z' = s·Φ⁻¹(u), u = clamp(ŷ/(2L) + ½, 10⁻⁴, 0.9999); i.e. s√2·erfinv(2u − 1).
+    /// The encoder's symbol for one latent value: [`forward`](Self::forward), then the
+    /// rounding of [`quantize_deadzone`](crate::codec::quantize_deadzone), as the same
+    /// f32 operations in the same order (libm's `erff`, which Burn's flex backend uses for
+    /// `erf`), so the same symbol as the tensor path. Encoding uses it: one pass over the
+    /// latent instead of eight tensor passes.
+    #[inline]
+    pub fn symbol(&self, z: f32, deadzone: f32) -> i32 {
+        let y = libm::erff(z / (self.scale * core::f32::consts::SQRT_2)) * self.latent_max;
+        let q = if deadzone <= 0.0 {
+            y.round_ties_even()
+        } else {
+            let sign = if y.is_nan() || y == 0.0 {
+                0.0
+            } else {
+                1f32.copysign(y)
+            };
+            (y.abs() + (0.5 - deadzone)).floor() * sign
+        };
+        q as i32
+    }
+
     pub fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
         let v = y
             .div_scalar(self.latent_max)
@@ -102,6 +123,44 @@ mod tests {
 
     fn vals(x: Tensor<1>) -> alloc::vec::Vec<f32> {
         x.into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    /// The scalar symbol path equals forward + quantize_deadzone on tensors, for every
+    /// kind of value: near rounding boundaries, zeros, the clamp region, huge values.
+    #[test]
+    fn scalar_symbols_equal_the_tensor_path() {
+        let mut zs: alloc::vec::Vec<f32> = (-40000..=40000).map(|i| i as f32 * 0.01).collect();
+        zs.extend([0.0, -0.0, 1e-30, -1e-30, 1e30, -1e30, f32::MAX, f32::MIN]);
+        for bits in [4, 8] {
+            let c = Companding::new(bits);
+            // Values whose companded value lands next to each rounding boundary.
+            for k in -(1 << (bits - 1))..(1 << (bits - 1)) {
+                for off in [-1e-4f32, 0.0, 1e-4] {
+                    let y = (k as f32 + 0.5 + off) / c.latent_max;
+                    if y.abs() < 1.0 {
+                        let z: f32 = vals(erfinv(t(&[y])))[0] * c.scale * core::f32::consts::SQRT_2;
+                        zs.push(z);
+                    }
+                }
+            }
+            for deadzone in [0.0, 0.15, 0.3] {
+                let tensor = crate::codec::quantize_deadzone(
+                    c.forward(Tensor::<4>::from_data(
+                        TensorData::new(zs.clone(), [1, 1, 1, zs.len()]),
+                        &Device::flex(),
+                    )),
+                    deadzone,
+                );
+                let want = tensor.into_data().try_into_vec::<f32>().unwrap();
+                for (z, w) in zs.iter().zip(want) {
+                    assert_eq!(
+                        c.symbol(*z, deadzone),
+                        w as i32,
+                        "z {z}, bits {bits}, dz {deadzone}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

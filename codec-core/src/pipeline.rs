@@ -347,9 +347,13 @@ impl Model {
     /// Companding and rounding (with the encoder's dead zone): the integer symbols and
     /// their `[channels, height, width]`.
     fn symbols(&self, z: Tensor<4>) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
-        let y = self.quantized(z);
-        let [_, c, h, w] = y.dims();
-        let symbols = to_vec(y)?.iter().map(|&v| v as i32).collect();
+        let [_, c, h, w] = z.dims();
+        let companding = Companding::new(self.config.latent_bits);
+        let deadzone = self.config.deadzone();
+        let symbols = to_vec(z)?
+            .into_iter()
+            .map(|v| companding.symbol(v, deadzone))
+            .collect();
         Ok((symbols, [c, h, w]))
     }
 
