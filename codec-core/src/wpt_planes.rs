@@ -104,12 +104,15 @@ where
 {
     let run = |input: &[f32], output: &mut [f32]| {
         let mut scratch = Vec::new();
-        for (a, b) in input
-            .chunks_exact(in_len)
-            .zip(output.chunks_exact_mut(out_len))
-        {
-            f(&mut scratch, a, b);
-        }
+        let planes = || {
+            for (a, b) in input
+                .chunks_exact(in_len)
+                .zip(output.chunks_exact_mut(out_len))
+            {
+                f(&mut scratch, a, b);
+            }
+        };
+        with_wide_vectors(planes)
     };
     #[cfg(not(target_arch = "wasm32"))]
     let planes = input.len() / in_len;
@@ -133,6 +136,25 @@ where
 
 /// Threads worth using for a transform level over `values` samples: one per core, but
 /// only above 2^16 samples, where a thread's start (tens of µs) is small beside the work.
+/// Runs `f` compiled for AVX2 where the CPU has it (the filters' loops then work on
+/// eight floats at a time instead of the baseline's four). The operations are the same
+/// (no fused multiply-add), so are the results.
+#[inline(always)]
+fn with_wide_vectors(f: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(f: impl FnOnce()) {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU was just found to have AVX2.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn threads_for(values: usize) -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -144,6 +166,7 @@ fn threads_for(values: usize) -> usize {
 
 /// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise. The row is first copied with
 /// its periodic wrap (4 before, 5 after) so that the inner loop has no modulo.
+#[inline(always)]
 fn analyse_row(x: &[f32], lo: &mut [f32], hi: &mut [f32]) {
     let n = x.len();
     let padded: Vec<f32> = (0..n + 9).map(|i| x[(i + 4 * n - 4) % n]).collect();
@@ -162,6 +185,7 @@ fn analyse_row(x: &[f32], lo: &mut [f32], hi: &mut [f32]) {
 }
 
 /// [`analyse_row`] down the columns of an `h × w` plane, a whole row at a time.
+#[inline(always)]
 fn analyse_columns(x: &[f32], h: usize, w: usize, lo: &mut [f32], hi: &mut [f32]) {
     lo.fill(0.0);
     hi.fill(0.0);
@@ -182,6 +206,7 @@ fn analyse_columns(x: &[f32], h: usize, w: usize, lo: &mut [f32], hi: &mut [f32]
 /// the synthesis `x[i] = Σ lo[n]·rec_lo[i+4−2n mod N] + …` split by output parity (for
 /// each output and tap exactly one subband index matches, whatever the length). The
 /// subbands are first copied with their periodic wrap (2 on each side).
+#[inline(always)]
 fn synthesise_row(lo: &[f32], hi: &[f32], x: &mut [f32]) {
     let m = lo.len();
     let wrap = |s: &[f32]| -> Vec<f32> { (0..m + 4).map(|i| s[(i + 2 * m - 2) % m]).collect() };
@@ -200,6 +225,7 @@ fn synthesise_row(lo: &[f32], hi: &[f32], x: &mut [f32]) {
 }
 
 /// [`synthesise_row`] down the columns: `h × w` subbands → a `2h × w` plane.
+#[inline(always)]
 fn synthesise_columns(lo: &[f32], hi: &[f32], h: usize, w: usize, x: &mut [f32]) {
     x.fill(0.0);
     for j in 0..h {
