@@ -4,53 +4,9 @@
 //! hundred training steps on the committed crops; see tests/data/SOURCES.md).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data")
-        .join(rel)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("walloc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn walloc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_walloc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = walloc(args);
-    assert!(
-        out.status.success(),
-        "walloc {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Fails, says so on stderr in one line per problem, and does not panic.
-fn fails(args: &[&str]) -> String {
-    let out = walloc(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "walloc {args:?} succeeded");
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "{err}"
-    );
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::*;
 
 /// Encodes `src` beside itself with `model`, then decodes the `.wl` to `back`.
 fn round_trip(model: &Path, src: &Path, back: &Path) -> PathBuf {

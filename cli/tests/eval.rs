@@ -4,7 +4,9 @@
 //! the tests pass on a machine without them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+mod common;
+use common::*;
 
 // The pure arithmetic, compiled into this test as well as into the binary.
 #[allow(dead_code)]
@@ -13,19 +15,6 @@ mod bd_rate;
 #[allow(dead_code)]
 #[path = "../src/eval/metrics.rs"]
 mod metrics;
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data")
-        .join(rel)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("walloc-eval-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A folder holding copies of the files of `from` with extension `ext`.
 fn copies(from: &str, ext: &str, to: &Path) -> PathBuf {
@@ -37,37 +26,6 @@ fn copies(from: &str, ext: &str, to: &Path) -> PathBuf {
         }
     }
     to.to_path_buf()
-}
-
-fn walloc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_walloc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = walloc(args);
-    assert!(
-        out.status.success(),
-        "walloc {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Fails with exactly one line on stderr, and no panic.
-fn fails(args: &[&str]) -> String {
-    let out = walloc(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "walloc {args:?} succeeded");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn on_path(tool: &str) -> bool {
@@ -243,27 +201,27 @@ fn bad_folders_and_existing_outputs() {
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("notes.txt"), "not an image").unwrap();
-    let err = fails(&["eval", s(&empty), "--model", s(&model)]);
+    let err = fails_once(&["eval", s(&empty), "--model", s(&model)]);
     assert!(err.contains("no images"), "{err}");
 
-    let err = fails(&["eval", s(&dir.join("missing")), "--model", s(&model)]);
+    let err = fails_once(&["eval", s(&dir.join("missing")), "--model", s(&model)]);
     assert!(err.contains("not a folder"), "{err}");
 
     let mixed = copies("photos", "png", &dir.join("mixed"));
     copies("audio", "wav", &mixed);
-    let err = fails(&["eval", s(&mixed), "--model", s(&model)]);
+    let err = fails_once(&["eval", s(&mixed), "--model", s(&model)]);
     assert!(err.contains("both"), "{err}");
 
     // An audio model for a folder of photos.
     let photos = copies("photos", "png", &dir.join("photos"));
     let audio_model = data("models/tiny-audio.wlm");
-    let err = fails(&["eval", s(&photos), "--model", s(&audio_model), "-q"]);
+    let err = fails_once(&["eval", s(&photos), "--model", s(&audio_model), "-q"]);
     assert!(err.contains("model"), "{err}");
 
     // Existing outputs are refused before any work, and kept.
     let json = dir.join("out.json");
     std::fs::write(&json, "keep").unwrap();
-    let err = fails(&["eval", s(&photos), "--model", s(&model), "--json", s(&json)]);
+    let err = fails_once(&["eval", s(&photos), "--model", s(&model), "--json", s(&json)]);
     assert!(err.contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(&json).unwrap(), "keep");
     let _ = std::fs::remove_dir_all(&dir);

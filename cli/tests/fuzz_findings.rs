@@ -1,18 +1,13 @@
 //! Crashes the fuzz targets on the CLI's input path found (fuzz/, docs/robustness.md),
 //! replayed through the library the `walloc` binary reads files with.
 
-use std::path::{Path, PathBuf};
-
 use burn::tensor::Device;
 use walloc_cli::media;
 use walloc_core::container::Limits;
 use walloc_core::model_file::Model;
 
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data")
-        .join(rel)
-}
+mod common;
+use common::*;
 
 /// wav_input: a float WAV whose only nonzero sample is a denormal (4.8·10^-44) read fine
 /// but failed to encode ("invalid header: the audio gain is not a positive number": the

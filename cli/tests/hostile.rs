@@ -2,49 +2,14 @@
 //! headers with one clear line and no output, every limit has a flag, and a batch
 //! interrupted with Ctrl-C keeps its finished outputs and leaves no temporary file.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use walloc_core::container::{Header, ImageMeta, SignalMeta, WlFile};
 
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data")
-        .join(rel)
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("walloc-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn walloc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_walloc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Fails with one `walloc:` line on stderr, without a panic; returns stderr.
-fn fails(args: &[&str]) -> String {
-    let out = walloc(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "walloc {args:?} succeeded");
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    err
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn model(name: &str) -> PathBuf {
-    data(&format!("models/{name}"))
-}
+mod common;
+use common::*;
 
 /// No file in `dir` but `keep`.
 fn only(dir: &Path, keep: &[&str]) {
@@ -58,29 +23,13 @@ fn only(dir: &Path, keep: &[&str]) {
     assert_eq!(names, keep);
 }
 
-/// CRC-32 (IEEE), for the PNG chunk written below.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// A PNG chunk: length, kind and body, CRC.
 fn png_chunk(kind: &[u8], body: &[u8]) -> Vec<u8> {
     let mut typed = kind.to_vec();
     typed.extend_from_slice(body);
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(&typed);
-    out.extend_from_slice(&crc32(&typed).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(&typed).to_be_bytes());
     out
 }
 
@@ -121,7 +70,7 @@ fn a_100000_by_100000_claim_is_refused_from_the_header() {
     let huge = dir.join("huge.wl");
     std::fs::write(&huge, &wl).unwrap();
     for cmd in ["decode", "info"] {
-        let err = fails(&[cmd, s(&huge)]);
+        let err = fails_once(&[cmd, s(&huge)]);
         assert!(
             err.contains("image size (pixels) 10000000000 exceeds the limit of 268435456"),
             "{err}"
@@ -129,7 +78,7 @@ fn a_100000_by_100000_claim_is_refused_from_the_header() {
     }
     let png = dir.join("huge.png");
     std::fs::write(&png, png_header(100_000, 100_000)).unwrap();
-    let err = fails(&[
+    let err = fails_once(&[
         "encode",
         "--model",
         s(&model("tiny-image.wlm")),
@@ -151,7 +100,7 @@ fn every_limit_has_a_flag() {
     let wav = dir.join("clip.wav");
     std::fs::copy(data("audio/nebula-0.5s.wav"), &wav).unwrap();
     let audio = model("tiny-audio.wlm");
-    let err = fails(&[
+    let err = fails_once(&[
         "encode",
         "--model",
         s(&audio),
@@ -160,7 +109,7 @@ fn every_limit_has_a_flag() {
         s(&wav),
     ]);
     assert!(err.contains("over the limits"), "{err}");
-    let err = fails(&[
+    let err = fails_once(&[
         "encode",
         "--model",
         s(&audio),
@@ -169,7 +118,7 @@ fn every_limit_has_a_flag() {
         s(&wav),
     ]);
     assert!(err.contains("over the limits"), "{err}");
-    let err = fails(&[
+    let err = fails_once(&[
         "encode",
         "--model",
         s(&audio),
@@ -187,7 +136,7 @@ fn every_limit_has_a_flag() {
     assert!(ok.status.success());
     let wl = dir.join("clip.wl");
     let back = dir.join("back.wav");
-    let err = fails(&[
+    let err = fails_once(&[
         "decode",
         "--model",
         s(&audio),
@@ -201,7 +150,7 @@ fn every_limit_has_a_flag() {
         err.contains("audio length (frames) 22050 exceeds the limit of 1000"),
         "{err}"
     );
-    let err = fails(&["info", "--max-channels", "1", s(&wl)]);
+    let err = fails_once(&["info", "--max-channels", "1", s(&wl)]);
     assert!(
         err.contains("audio channel count 2 exceeds the limit of 1"),
         "{err}"

@@ -3,26 +3,10 @@
 //! levels spend more bits for more quality. A change that breaks or silently replaces a
 //! shipped model fails here.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data")
-        .join(rel)
-}
-
-fn walloc(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_walloc"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "walloc {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod common;
+use common::*;
 
 fn psnr(a: &Path, b: &Path) -> f64 {
     let (a, b) = (
@@ -73,7 +57,7 @@ fn every_audio_level_meets_its_floor_and_levels_are_ordered() {
         let wl = dir.join(format!("q{q}.wl"));
         let back = dir.join(format!("q{q}.wav"));
         let q_arg = q.to_string();
-        walloc(&[
+        ok(&[
             "encode",
             "-q",
             "--quality",
@@ -82,7 +66,7 @@ fn every_audio_level_meets_its_floor_and_levels_are_ordered() {
             "-o",
             wl.to_str().unwrap(),
         ]);
-        walloc(&[
+        ok(&[
             "decode",
             "-q",
             wl.to_str().unwrap(),
@@ -117,7 +101,7 @@ fn every_quality_level_meets_its_floor_and_levels_are_ordered() {
         let wl = dir.join(format!("q{q}.wl"));
         let back = dir.join(format!("q{q}.png"));
         let q_arg = q.to_string();
-        walloc(&[
+        ok(&[
             "encode",
             "-q",
             "--quality",
@@ -126,7 +110,7 @@ fn every_quality_level_meets_its_floor_and_levels_are_ordered() {
             "-o",
             wl.to_str().unwrap(),
         ]);
-        walloc(&[
+        ok(&[
             "decode",
             "-q",
             wl.to_str().unwrap(),
@@ -150,7 +134,7 @@ fn every_quality_level_meets_its_floor_and_levels_are_ordered() {
     // The default is a shipped level too.
     let wl = dir.join("default.wl");
     if !FLOORS.is_empty() {
-        walloc(&[
+        ok(&[
             "encode",
             "-q",
             src.to_str().unwrap(),
