@@ -59,24 +59,13 @@ impl Codec {
         wpt::iwpt2d(self.decoder.forward(z), config.levels)
     }
 
-    /// Companded latent → packets (the decoder's output, before the inverse transform),
-    /// running the decoder on tiles of at most `tile`×`tile` latent pixels, each read with
-    /// its receptive margin ([`CodecConfig::decoder_radius`]) and cut back to its own
-    /// pixels, so the decoder's working memory follows the tile and not the image while
-    /// the output stays what the whole latent gives. Decoders that see the whole latent at
-    /// once decode it whole.
-    pub fn decode_packets_tiled(
-        &self,
-        y: Tensor<4>,
-        config: &CodecConfig,
-        tile: usize,
-    ) -> Tensor<4> {
-        let z = Companding::new(config.latent_bits).inverse(y);
-        self.decode_latent_tiled(z, config, tile)
-    }
-
-    /// [`decode_packets_tiled`](Self::decode_packets_tiled) from the latent after the
-    /// inverse companding (which the pipelines apply through a table of its values).
+    /// Latent after the inverse companding (the pipelines apply it through a table of its
+    /// values) → packets (the decoder's output, before the inverse transform), running the
+    /// decoder on tiles of at most `tile`×`tile` latent pixels, each read with its
+    /// receptive margin ([`CodecConfig::decoder_radius`]) and cut back to its own pixels,
+    /// so the decoder's working memory follows the tile and not the image while the output
+    /// stays what the whole latent gives. Decoders that see the whole latent at once decode
+    /// it whole.
     pub fn decode_latent_tiled(
         &self,
         z: Tensor<4>,

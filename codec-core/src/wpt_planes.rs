@@ -117,8 +117,9 @@ where
     #[cfg(not(target_arch = "wasm32"))]
     let planes = input.len() / in_len;
     #[cfg(not(target_arch = "wasm32"))]
-    if threads_for(input.len()).min(planes) > 1 {
-        let threads = threads_for(input.len()).min(planes);
+    let threads = threads_for(input.len()).min(planes);
+    #[cfg(not(target_arch = "wasm32"))]
+    if threads > 1 {
         let per = planes.div_ceil(threads);
         std::thread::scope(|s| {
             let run = &run;
