@@ -9,6 +9,8 @@ pub mod bottleneck;
 pub mod codec;
 pub mod config;
 pub mod container;
+mod cores;
+pub mod cpu_decoder;
 pub mod density;
 pub mod entropy;
 pub mod model_file;

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::codec::Codec;
 use crate::config::CodecConfig;
 use crate::container::{Limits, ModelId};
+use crate::cpu_decoder::CpuDecoder;
 use crate::entropy::{ContextCounts, MAX_CONTEXTS, SymbolTable};
 
 pub const MODEL_MAGIC: [u8; 8] = *b"WLMODEL\0";
@@ -49,6 +50,9 @@ pub struct Model {
     /// Context buckets per channel (1: a plain factorized model).
     pub contexts: usize,
     pub id: ModelId,
+    /// The image decoder laid out for [`CpuDecoder`], made on first use (encoding never
+    /// needs it); `None` inside where the decoder is not one it computes.
+    cpu_decoder: std::sync::OnceLock<Option<CpuDecoder>>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -134,6 +138,7 @@ impl Model {
             tables,
             contexts: counts.map_or(1, |c| c.contexts),
             id: [0; 16],
+            cpu_decoder: Default::default(),
         };
         model.id = model_id(&model.content()?);
         Ok(model)
@@ -277,7 +282,16 @@ impl Model {
             tables,
             contexts,
             id,
+            cpu_decoder: Default::default(),
         })
+    }
+
+    /// The decoder network as [`CpuDecoder`] computes it, where it applies. Its weights
+    /// are the codec's as they were at the first call.
+    pub fn cpu_decoder(&self) -> Option<&CpuDecoder> {
+        self.cpu_decoder
+            .get_or_init(|| CpuDecoder::new(&self.codec.decoder, &self.config))
+            .as_ref()
     }
 
     /// The id as 32 lowercase hex digits, as messages and `walloc info` show it.

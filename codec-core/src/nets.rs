@@ -166,8 +166,8 @@ impl Encoder {
 
 /// Optional GroupNorm followed by SiLU.
 #[derive(Module, Debug)]
-struct NormAct {
-    norm: Option<GroupNorm>,
+pub(crate) struct NormAct {
+    pub(crate) norm: Option<GroupNorm>,
 }
 
 impl NormAct {
@@ -188,11 +188,11 @@ impl NormAct {
 
 /// (norm, SiLU, 3×3 conv) twice, plus the skip.
 #[derive(Module, Debug)]
-struct ResBlock {
-    act1: NormAct,
-    conv1: Conv2d,
-    act2: NormAct,
-    conv2: Conv2d,
+pub(crate) struct ResBlock {
+    pub(crate) act1: NormAct,
+    pub(crate) conv1: Conv2d,
+    pub(crate) act2: NormAct,
+    pub(crate) conv2: Conv2d,
 }
 
 impl ResBlock {
@@ -216,7 +216,7 @@ impl ResBlock {
 
 /// One global self-attention block over all latent positions (the reference's mid-block).
 #[derive(Module, Debug)]
-struct Attention {
+pub(crate) struct Attention {
     norm: GroupNorm,
     q: Conv2d,
     k: Conv2d,
@@ -253,7 +253,7 @@ impl Attention {
 
 /// Snake activation x + sin²(αx)/α with a learned α per channel (audio decoders).
 #[derive(Module, Debug)]
-struct Snake {
+pub(crate) struct Snake {
     alpha: Param<Tensor<4>>,
 }
 
@@ -273,7 +273,7 @@ impl Snake {
 
 /// Snake, dilated 1×7 conv, Snake, 1×1 conv, plus the skip (DAC/Oobleck style).
 #[derive(Module, Debug)]
-struct ResidualUnit {
+pub(crate) struct ResidualUnit {
     act1: Snake,
     conv1: Conv2d,
     act2: Snake,
@@ -299,14 +299,14 @@ impl ResidualUnit {
 /// Decoder body: conv_in → blocks → activation → conv_out to packet channels.
 #[derive(Module, Debug)]
 pub struct Decoder {
-    conv_in: Conv2d,
-    blocks: Vec<ResBlock>,
-    attention: Option<Attention>,
-    units: Vec<ResidualUnit>,
-    act_out: NormAct,
-    snake_out: Option<Snake>,
-    conv_out: Conv2d,
-    skip: Option<Conv2d>,
+    pub(crate) conv_in: Conv2d,
+    pub(crate) blocks: Vec<ResBlock>,
+    pub(crate) attention: Option<Attention>,
+    pub(crate) units: Vec<ResidualUnit>,
+    pub(crate) act_out: NormAct,
+    pub(crate) snake_out: Option<Snake>,
+    pub(crate) conv_out: Conv2d,
+    pub(crate) skip: Option<Conv2d>,
 }
 
 impl Decoder {

@@ -147,7 +147,13 @@ impl Model {
         let [_, lh, lw] = header.latent_shape.map(|v| v as usize);
         let stride = self.config.stride();
         let (ph, pw) = (lh * stride, lw * stride);
-        let packets = to_vec(self.codec.decode_latent_tiled(y, &self.config, tile))?;
+        let packets = match self.cpu_decoder() {
+            Some(decoder) => decoder.decode(&y, lh, lw, tile),
+            None => {
+                let y = self.latent_tensor(y, header.latent_shape);
+                to_vec(self.codec.decode_latent_tiled(y, &self.config, tile))?
+            }
+        };
         let out = wpt_planes::inverse_2d(packets, 3, lh, lw, self.config.levels);
         let (w, h) = (meta.width as usize, meta.height as usize);
         let planes = signal::crop_planes(
@@ -264,7 +270,9 @@ impl Model {
         let l = self.config.latent_dim;
         let groups = lc / l;
         let group = self.config.channels;
-        let y = y.reshape([groups, l, 1, n]);
+        let y = self
+            .latent_tensor(y, header.latent_shape)
+            .reshape([groups, l, 1, n]);
         let out = to_vec(self.codec.synthesise_audio_latent(y, &self.config))?; // [groups, group, N]
         let padded_len = n * self.config.stride();
         let channels = meta.channels as usize;
@@ -421,13 +429,13 @@ impl Model {
     }
 
     /// Container, model check, entropy decoding, inverse companding: the latent the
-    /// decoder network reads.
+    /// decoder network reads, as planes of the header's latent shape.
     fn start(
         &self,
         bytes: &[u8],
         limits: &Limits,
         modality: ModalityKind,
-    ) -> Result<(Header, Tensor<4>), CodecError> {
+    ) -> Result<(Header, Vec<f32>), CodecError> {
         let file = crate::container::read(bytes, limits)?;
         let signal = match file.header.signal {
             SignalMeta::Image(_) => ModalityKind::Image,
@@ -442,7 +450,6 @@ impl Model {
         self.check_id(&file.header)?;
         self.check_geometry(&file.header)?;
         let symbols = self.decode_symbols(&file)?;
-        let [c, h, w] = file.header.latent_shape.map(|v| v as usize);
         // The inverse companding of every symbol the tables allow, computed once with the
         // tensor ops training uses, then looked up: the same values as applying it to the
         // whole latent, without some thirty passes over it (a tenth of decoding).
@@ -464,8 +471,13 @@ impl Model {
                     .ok_or_else(|| CodecError::Input(format!("latent symbol {s} outside ±{m}")))
             })
             .collect::<Result<Vec<f32>, _>>()?;
-        let z = Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), &self.device());
-        Ok((file.header, z))
+        Ok((file.header, values))
+    }
+
+    /// [`start`](Self::start)'s latent as a tensor `[1, L, h, w]`, for Burn's decoder.
+    fn latent_tensor(&self, values: Vec<f32>, shape: [u32; 3]) -> Tensor<4> {
+        let [c, h, w] = shape.map(|v| v as usize);
+        Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), &self.device())
     }
 
     /// The latent shape must be what this model makes of the stored signal size, or the

@@ -117,7 +117,7 @@ where
     #[cfg(not(target_arch = "wasm32"))]
     let planes = input.len() / in_len;
     #[cfg(not(target_arch = "wasm32"))]
-    let threads = threads_for(input.len()).min(planes);
+    let threads = crate::cores::threads_for(input.len()).min(planes);
     #[cfg(not(target_arch = "wasm32"))]
     if threads > 1 {
         let per = planes.div_ceil(threads);
@@ -135,8 +135,6 @@ where
     run(input, output)
 }
 
-/// Threads worth using for a transform level over `values` samples: one per core, but
-/// only above 2^16 samples, where a thread's start (tens of µs) is small beside the work.
 /// Runs `f` compiled for AVX2 where the CPU has it (the filters' loops then work on
 /// eight floats at a time instead of the baseline's four). The operations are the same
 /// (no fused multiply-add), so are the results.
@@ -154,15 +152,6 @@ fn with_wide_vectors(f: impl FnOnce()) {
         }
     }
     f()
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn threads_for(values: usize) -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    if values < 1 << 16 {
-        return 1;
-    }
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise. The row is first copied with

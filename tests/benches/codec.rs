@@ -2,7 +2,8 @@
 //! shipped model (image-q3), per pixel, on a 768×576 mosaic of a committed real photo
 //! (3×3 copies of tests/data/photos/astronaut-crop.png, so no corpus is needed). Stages:
 //! the wavelet packet transform both ways, the encoder (transform, 1×1 projection,
-//! companding, rounding), entropy coding both ways, the decoder network, and whole
+//! companding, rounding), entropy coding both ways, the decoder network (the channels-last
+//! path decoding uses, and the same layers in Burn, as training runs them), and whole
 //! `encode_image` / `decode_image` calls. docs/performance.md holds the numbers.
 
 use std::hint::black_box;
@@ -96,7 +97,14 @@ fn stages(c: &mut Criterion) {
     g.bench_function("entropy decode", |b| {
         b.iter(|| entropy::decode_planes(black_box(&payload), &model.tables, &shape).unwrap())
     });
+    let latent_planes = latent.clone().into_data().try_to_vec::<f32>().unwrap();
+    let cpu = model
+        .cpu_decoder()
+        .expect("image-q3 takes the channels-last path");
     g.bench_function("decoder network", |b| {
+        b.iter(|| cpu.decode(black_box(&latent_planes), lh, lw, lh))
+    });
+    g.bench_function("decoder network (Burn)", |b| {
         b.iter(|| {
             model
                 .codec

@@ -1,0 +1,20 @@
+//! How many threads a piece of work is worth. walloc-core itself runs everywhere on one
+//! thread; natively (never in wasm) its heaviest loops share their rows or planes out
+//! among the cores with scoped threads, and each says how much work it has.
+
+/// Threads worth using for `work` (values touched, or multiply-adds): one per core, but
+/// only above 2^16, where a thread's start (tens of µs) is small beside the work.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn threads_for(work: usize) -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if work < 1 << 16 {
+        return 1;
+    }
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// In wasm there is one thread.
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn threads_for(_work: usize) -> usize {
+    1
+}

@@ -1,0 +1,133 @@
+//! Decoding runs the image decoder network channels-last (walloc_core::cpu_decoder), not
+//! through Burn, which training uses: the two must compute the same network. Products
+//! summed in another order differ in the last bits of a float, so the packets are compared
+//! with a tolerance far below one 8-bit step, and the decoded 8-bit pixels may differ by at
+//! most one level (the determinism rule for decoders, DESIGN.md).
+
+use std::path::Path;
+
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use walloc_core::bottleneck::Companding;
+use walloc_core::codec::Codec;
+use walloc_core::config::CodecConfig;
+use walloc_core::container::Limits;
+use walloc_core::cpu_decoder::CpuDecoder;
+use walloc_core::model_file::Model;
+use walloc_core::pipeline::RasterImage;
+use walloc_core::wpt_planes;
+
+fn path(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn photo(rel: &str) -> RasterImage {
+    let img = image::open(path("data").join(rel)).unwrap().to_rgb8();
+    RasterImage {
+        width: img.width(),
+        height: img.height(),
+        channels: 3,
+        bit_depth: 8,
+        samples: img.into_raw().into_iter().map(u16::from).collect(),
+    }
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// Largest |a − b| and largest |a|.
+fn max_diff(a: &[f32], b: &[f32]) -> (f32, f32) {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold((0.0, 0.0), |(d, m), (x, y)| {
+        (d.max((x - y).abs()), m.max(x.abs()))
+    })
+}
+
+/// Packet planes → 8-bit samples, as decoding makes them (image range [−½, ½]).
+fn pixels(packets: Vec<f32>, lh: usize, lw: usize, levels: usize) -> Vec<i32> {
+    wpt_planes::inverse_2d(packets, 3, lh, lw, levels)
+        .iter()
+        .map(|v| ((v + 0.5) * 255.0).round().clamp(0.0, 255.0) as i32)
+        .collect()
+}
+
+#[test]
+fn shipped_image_decoders_match_burn() {
+    let device = Device::flex();
+    let source = photo("photos/chelsea-crop.png");
+    for q in 1..=4 {
+        let bytes = std::fs::read(path(&format!("../assets/models/image-q{q}.wlm"))).unwrap();
+        let model = Model::from_bytes(&bytes, &device).unwrap();
+        let cpu = model
+            .cpu_decoder()
+            .unwrap_or_else(|| panic!("image-q{q} takes the channels-last path"));
+        let (symbols, [lc, lh, lw]) = model.image_symbols(&source, &Limits::default()).unwrap();
+        let symbols: Vec<f32> = symbols.iter().map(|&s| s as f32).collect();
+        let latent = Companding::new(model.config.latent_bits).inverse(Tensor::<4>::from_data(
+            TensorData::new(symbols, [1, lc, lh, lw]),
+            &device,
+        ));
+        let burn = values(model.codec.decoder.forward(latent.clone()));
+        let ours = cpu.decode(&values(latent), lh, lw, lh);
+        let (diff, peak) = max_diff(&burn, &ours);
+        // Measured: at most 5e-7 (an ulp or two of the peak); one 8-bit step is 4e-3.
+        assert!(
+            diff <= 4e-6 * peak.max(1.0),
+            "image-q{q}: packets differ by {diff} (peak {peak})"
+        );
+        let levels = model.config.levels;
+        let (a, b) = (pixels(burn, lh, lw, levels), pixels(ours, lh, lw, levels));
+        let off = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).max().unwrap();
+        assert!(worst <= 1, "image-q{q}: a pixel differs by {worst} levels");
+        assert!(
+            off * 1000 <= a.len(),
+            "image-q{q}: {off} of {} samples differ",
+            a.len()
+        );
+    }
+}
+
+/// Random weights of every shape the path accepts (with and without the linear skip,
+/// zero to two blocks), on a latent wider than tall and bands of every height.
+#[test]
+fn random_decoders_match_burn_in_any_band() {
+    let device = Device::flex();
+    for (latent, width, blocks, skip) in [(12, 16, 0, false), (8, 24, 2, true), (48, 32, 1, true)] {
+        let mut config = CodecConfig::preset("image-small")
+            .unwrap()
+            .with_decoder_skip(skip);
+        config.latent_dim = latent;
+        config.decoder_width = width;
+        config.decoder_blocks = blocks;
+        let codec = Codec::new(&config, &device);
+        let cpu = CpuDecoder::new(&codec.decoder, &config).expect("a plain image decoder");
+        let (h, w) = (11, 17);
+        let z = Tensor::<4>::random([1, latent, h, w], Distribution::Normal(0.0, 2.0), &device);
+        let burn = values(codec.decoder.forward(z.clone()));
+        let z = values(z);
+        let whole = cpu.decode(&z, h, w, h);
+        let (diff, peak) = max_diff(&burn, &whole);
+        assert!(
+            diff <= 1e-5 * peak.max(1.0),
+            "{latent}/{width}/{blocks}: differs by {diff} (peak {peak})"
+        );
+        // Bands with their margins give exactly the whole latent's result.
+        for band in [1, 2, 5, h - 1] {
+            assert_eq!(cpu.decode(&z, h, w, band), whole, "band {band}");
+        }
+    }
+}
+
+#[test]
+fn decoders_it_does_not_compute_stay_with_burn() {
+    let device = Device::flex();
+    for name in ["rgb-16x", "audio-small", "tiny-audio"] {
+        let config = CodecConfig::preset(name).unwrap();
+        let codec = Codec::new(&config, &device);
+        assert!(
+            CpuDecoder::new(&codec.decoder, &config).is_none(),
+            "{name} has layers the channels-last path does not compute"
+        );
+    }
+}
