@@ -23,27 +23,24 @@ use burn::tensor::Tensor;
 use crate::config::{CodecConfig, ModalityKind};
 use crate::nets::Decoder;
 
-/// Output pixels per matrix product: small enough that a product's im2col rows
-/// (256 × 9·96 floats, 0.9 MB) stay in the L2 cache, large enough to amortise the
-/// packing of the weights (measured best of 128..1024 on the 2-core EPYC).
-const CHUNK: usize = 256;
+/// 2×2 output tiles per round of products: 64 tiles (256 pixels) keep a round's
+/// transformed input and products (16 × 64 × 96 floats each, 0.4 MB) in the L2 cache.
+const TILES: usize = 64;
 
-/// A 3×3 convolution (plus, for the last layer, the 1×1 skip) as one matrix:
-/// row `(ky·3 + kx)·cin + ci` (then `9·cin + cj` for the skip), column `co`.
+/// A 3×3 convolution in Winograd's F(2×2, 3×3) form: each 2×2 block of outputs is
+/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over the 4×4 block of inputs d around it, so the products
+/// are 16 matrices of (tiles × cin)·(cin × cout) per 4 pixels instead of 9 per pixel:
+/// 2.25× fewer multiply-adds, the same convolution up to rounding.
 #[derive(Debug, Clone)]
 struct Conv3 {
     cin: usize,
     cout: usize,
-    /// Extra rows after the 3×3 taps, read from the latent's centre pixel.
-    skip_in: usize,
-    weights: Vec<f32>,
+    /// U_ξ = G g Gᵀ for ξ = 4i + j: 16 matrices cin × cout.
+    wino: Vec<f32>,
     bias: Vec<f32>,
-}
-
-impl Conv3 {
-    fn rows(&self) -> usize {
-        9 * self.cin + self.skip_in
-    }
+    /// The decoder's linear 1×1 skip, folded into the last conv: latent channels ×
+    /// cout (its bias is in `bias`).
+    skip: Option<(usize, Vec<f32>)>,
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Option<Vec<f32>> {
@@ -57,7 +54,7 @@ fn bias_of(conv: &Conv2d, cout: usize) -> Option<Vec<f32>> {
     }
 }
 
-/// `conv` (3×3, stride 1, dilation 1, padding 1) with `skip` (1×1) appended.
+/// `conv` (3×3, stride 1, dilation 1, padding 1) with `skip` (1×1) folded in.
 fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
     let [cout, cin, kh, kw] = conv.weight.dims();
     let simple = |c: &Conv2d| c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1;
@@ -66,38 +63,54 @@ fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
     }
     let w = values(conv.weight.val())?;
     let mut bias = bias_of(conv, cout)?;
-    let mut weights = vec![0.0f32; 9 * cin * cout];
+    let mut wino = vec![0.0f32; 16 * cin * cout];
     for co in 0..cout {
         for ci in 0..cin {
-            for t in 0..9 {
-                weights[(t * cin + ci) * cout + co] = w[(co * cin + ci) * 9 + t];
+            let g = &w[(co * cin + ci) * 9..][..9];
+            // G g: the kernel's rows r0, r1, r2 → r0, (r0+r1+r2)/2, (r0−r1+r2)/2, r2.
+            let mut gg = [[0.0f32; 3]; 4];
+            for x in 0..3 {
+                let (r0, r1, r2) = (g[x], g[3 + x], g[6 + x]);
+                gg[0][x] = r0;
+                gg[1][x] = 0.5 * (r0 + r1 + r2);
+                gg[2][x] = 0.5 * (r0 - r1 + r2);
+                gg[3][x] = r2;
+            }
+            // (G g) Gᵀ: the same along each row.
+            for (i, [h0, h1, h2]) in gg.into_iter().enumerate() {
+                let u = [h0, 0.5 * (h0 + h1 + h2), 0.5 * (h0 - h1 + h2), h2];
+                for (j, u) in u.into_iter().enumerate() {
+                    wino[((4 * i + j) * cin + ci) * cout + co] = u;
+                }
             }
         }
     }
-    let mut skip_in = 0;
-    if let Some(s) = skip {
-        let [sout, sin, sh, sw] = s.weight.dims();
-        if sout != cout || [sh, sw] != [1, 1] || !simple(s) {
-            return None;
-        }
-        let sw = values(s.weight.val())?;
-        weights.resize((9 * cin + sin) * cout, 0.0);
-        for co in 0..cout {
-            for cj in 0..sin {
-                weights[(9 * cin + cj) * cout + co] = sw[co * sin + cj];
+    let skip = match skip {
+        None => None,
+        Some(s) => {
+            let [sout, sin, sh, sw] = s.weight.dims();
+            if sout != cout || [sh, sw] != [1, 1] || !simple(s) {
+                return None;
             }
+            let sw = values(s.weight.val())?;
+            let mut t = vec![0.0f32; sin * cout];
+            for co in 0..cout {
+                for cj in 0..sin {
+                    t[cj * cout + co] = sw[co * sin + cj];
+                }
+            }
+            for (b, s) in bias.iter_mut().zip(bias_of(s, cout)?) {
+                *b += s;
+            }
+            Some((sin, t))
         }
-        for (b, s) in bias.iter_mut().zip(bias_of(s, cout)?) {
-            *b += s;
-        }
-        skip_in = sin;
-    }
+    };
     Some(Conv3 {
         cin,
         cout,
-        skip_in,
-        weights,
+        wino,
         bias,
+        skip,
     })
 }
 
@@ -153,8 +166,11 @@ impl CpuDecoder {
             .blocks
             .iter()
             .all(|[a, b]| (a.cin, a.cout, b.cin, b.cout) == (width, width, width, width));
-        let skip_fits =
-            decoder.conv_out.skip_in == 0 || decoder.conv_out.skip_in == decoder.conv_in.cin;
+        let skip_fits = decoder
+            .conv_out
+            .skip
+            .as_ref()
+            .is_none_or(|(n, _)| *n == decoder.conv_in.cin);
         (chained && decoder.conv_out.cin == width && skip_fits).then_some(decoder)
     }
 
@@ -164,8 +180,8 @@ impl CpuDecoder {
     }
 
     /// Latent planes `[L, h, w]` → packet planes `[P, h, w]`, in bands of at most `band`
-    /// latent rows (each computed with `radius` rows of margin and cut back), so that the
-    /// working memory follows the band and not the image.
+    /// latent rows (each computed with a margin and cut back), so that the working memory
+    /// follows the band and not the image; every band size gives the same result.
     pub fn decode(&self, latent: &[f32], h: usize, w: usize, band: usize) -> Vec<f32> {
         let (lc, pc) = self.channels();
         assert_eq!(latent.len(), lc * h * w, "latent size");
@@ -174,50 +190,45 @@ impl CpuDecoder {
         let mut work = Work::default();
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
-            let (top, bottom) = (y0.saturating_sub(self.radius), (y1 + self.radius).min(h));
-            let rows = bottom - top;
-            let packets = self.band(&mut work, latent, h, w, top, rows);
-            // Channels-last band rows → this band's rows of each packet plane.
-            let keep = (y0 - top) * w..(y1 - top) * w;
-            for (c, plane) in out.chunks_exact_mut(h * w).enumerate() {
-                let dst = &mut plane[y0 * w..y1 * w];
-                for (d, p) in dst.iter_mut().zip(keep.clone()) {
-                    *d = packets[p * pc + c];
-                }
-            }
+            // Twice the receptive radius, from an even row: a 2×2 tile's products read
+            // all four rows of its input block, so rounding (not the value) reaches two
+            // rows further per layer, and the tiles must fall where the whole image's do.
+            let margin = 2 * self.radius;
+            let top = y0.saturating_sub(margin) & !1;
+            let bottom = (y1 + margin).min(h);
+            let planes = Planes {
+                ptr: out.as_mut_ptr(),
+                plane: h * w,
+                w,
+                top,
+                keep: (y0, y1),
+            };
+            self.band(&mut work, latent, h, top, bottom - top, planes);
         }
         out
     }
 
-    /// The network over latent rows `top .. top + rows` (zero outside them), giving
-    /// channels-last packets `[rows·w, P]` (in `work.out`).
-    fn band<'a>(
+    /// The network over latent rows `top .. top + rows` (zero outside them), writing the
+    /// packets of the rows `planes` keeps.
+    fn band(
         &self,
-        work: &'a mut Work,
+        work: &mut Work,
         latent: &[f32],
         h: usize,
-        w: usize,
         top: usize,
         rows: usize,
-    ) -> &'a [f32] {
-        let (lc, pc) = self.channels();
+        planes: Planes,
+    ) {
+        let (lc, w) = (self.conv_in.cin, planes.w);
         let width = self.conv_in.cout;
         let grid = Grid { rows, w };
-        let Work { lat, x, a, b, out } = work;
-        // The latent, channels-last with its zero border.
+        let Work { lat, x, a, b } = work;
         grid.zeroed(lat, lc);
-        for c in 0..lc {
-            let plane = &latent[(c * h + top) * w..][..rows * w];
-            for (p, &v) in plane.iter().enumerate() {
-                lat[grid.padded(p) * lc + c] = v;
-            }
-        }
+        grid.fill(lat, &latent[top * w..], h * w, lc);
         grid.zeroed(a, width);
         grid.zeroed(b, width);
         x.clear();
         x.resize(rows * w * width, 0.0);
-        out.clear();
-        out.resize(rows * w * pc, 0.0);
 
         // x = conv_in(latent); a = silu(x)
         grid.conv(&self.conv_in, lat, None, Dest::Start { x, act: a });
@@ -227,8 +238,7 @@ impl CpuDecoder {
             grid.conv(c2, b, None, Dest::Residual { x, act: a });
         }
         // packets = conv_out(a) + skip(latent)
-        grid.conv(&self.conv_out, a, Some(lat), Dest::Plain(out));
-        out
+        grid.conv(&self.conv_out, a, Some(lat), Dest::Planes(planes));
     }
 }
 
@@ -240,7 +250,37 @@ struct Work {
     x: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
-    out: Vec<f32>,
+}
+
+/// The decoder's output, `[P, h, w]` planes, written in place by the threads of the last
+/// layer: each writes only its own rows, and only those a band keeps.
+#[derive(Clone, Copy)]
+struct Planes {
+    ptr: *mut f32,
+    /// h · w.
+    plane: usize,
+    w: usize,
+    /// Image row of the band's first row.
+    top: usize,
+    /// Image rows written: `keep.0 .. keep.1`.
+    keep: (usize, usize),
+}
+
+// SAFETY: threads given a `Planes` write disjoint pixels (their own rows) of a buffer
+// that outlives them (`CpuDecoder::decode` waits for every band).
+unsafe impl Send for Planes {}
+unsafe impl Sync for Planes {}
+
+impl Planes {
+    /// Whether band row `y` is one to write.
+    fn keeps(&self, y: usize) -> bool {
+        (self.keep.0..self.keep.1).contains(&(self.top + y))
+    }
+
+    /// Offset of band pixel (y, x) in the first plane.
+    fn at(&self, y: usize, x: usize) -> usize {
+        (self.top + y) * self.w + x
+    }
 }
 
 /// Where a product's epilogue puts `v = product + bias` for each output pixel.
@@ -257,8 +297,8 @@ enum Dest<'a> {
         x: &'a mut [f32],
         act: &'a mut [f32],
     },
-    /// out = v (no border).
-    Plain(&'a mut [f32]),
+    /// packets = v (see [`Planes`]).
+    Planes(Planes),
 }
 
 /// One output row's share of a [`Dest`], given to one thread.
@@ -266,9 +306,12 @@ enum RowsDest<'a> {
     Start(&'a mut [f32], &'a mut [f32]),
     Act(&'a mut [f32]),
     Residual(&'a mut [f32], &'a mut [f32]),
-    Plain(&'a mut [f32]),
+    Planes(Planes),
 }
 
+/// A band of `rows × w` pixels. Bordered buffers have a zero border of one pixel, and
+/// one more row and column where `rows` or `w` is odd, so that every 2×2 tile's 4×4 input
+/// block lies inside them.
 #[derive(Clone, Copy)]
 struct Grid {
     rows: usize,
@@ -276,62 +319,93 @@ struct Grid {
 }
 
 impl Grid {
-    /// Index of pixel `p` (row-major over rows × w) in the bordered layout.
-    fn padded(&self, p: usize) -> usize {
-        (p / self.w + 1) * (self.w + 2) + p % self.w + 1
+    fn tiles(&self) -> (usize, usize) {
+        (self.rows.div_ceil(2), self.w.div_ceil(2))
+    }
+
+    /// Pixels per bordered row.
+    fn bw(&self) -> usize {
+        2 * self.tiles().1 + 2
     }
 
     fn zeroed(&self, buf: &mut Vec<f32>, channels: usize) {
         buf.clear();
-        buf.resize((self.rows + 2) * (self.w + 2) * channels, 0.0);
+        buf.resize((2 * self.tiles().0 + 2) * self.bw() * channels, 0.0);
     }
 
-    /// Applies `conv` to the bordered `input` (and `skip`, the bordered latent, when the
-    /// conv carries the linear skip), writing through `dest`. Natively the output rows are
-    /// shared out among the cores in contiguous runs.
-    fn conv(&self, conv: &Conv3, input: &[f32], skip: Option<&[f32]>, dest: Dest) {
-        let threads =
-            crate::cores::threads_for(self.rows * self.w * conv.rows() * conv.cout).min(self.rows);
+    /// Copies `channels` planes (`plane` apart, from this band's first row) into the
+    /// bordered channels-last `buf`, rows shared out among the cores.
+    fn fill(&self, buf: &mut [f32], planes: &[f32], plane: usize, channels: usize) {
+        let (w, bw) = (self.w, self.bw());
+        let threads = crate::cores::threads_for(self.rows * w * channels).min(self.rows);
         let per = self.rows.div_ceil(threads.max(1));
-        let (w, pw) = (self.w, self.w + 2);
-        // Every destination is split at row boundaries, so each thread owns its rows.
-        fn split(
-            buf: &mut [f32],
-            rows: usize,
-            per: usize,
-            row: usize,
-            border: bool,
-        ) -> Vec<&mut [f32]> {
-            let body = if border { &mut buf[row..] } else { buf };
-            body.chunks_mut(per * row)
-                .take(rows.div_ceil(per))
-                .collect()
+        let run = |first: usize, dst: &mut [f32]| {
+            for y in first..(first + per).min(self.rows) {
+                let row = &mut dst[((y - first) * bw + 1) * channels..][..w * channels];
+                for c in 0..channels {
+                    let src = &planes[c * plane + y * w..][..w];
+                    for (x, &v) in src.iter().enumerate() {
+                        row[x * channels + c] = v;
+                    }
+                }
+            }
+        };
+        let parts = buf[bw * channels..].chunks_mut(per * bw * channels);
+        #[cfg(not(target_arch = "wasm32"))]
+        if threads > 1 {
+            std::thread::scope(|s| {
+                let run = &run;
+                for (i, part) in parts.enumerate().take(self.rows.div_ceil(per)) {
+                    s.spawn(move || run(i * per, part));
+                }
+            });
+            return;
         }
-        let rows = self.rows;
-        let (flat, bordered) = (w * conv.cout, pw * conv.cout);
+        for (i, part) in parts.enumerate().take(self.rows.div_ceil(per)) {
+            run(i * per, part);
+        }
+    }
+
+    /// Applies `conv` to the bordered `input` (and its skip to `skip`, the bordered
+    /// latent), writing through `dest`. Natively the rows of tiles are shared out among
+    /// the cores in contiguous runs.
+    fn conv(&self, conv: &Conv3, input: &[f32], skip: Option<&[f32]>, dest: Dest) {
+        let (ty, _) = self.tiles();
+        let work = self.rows * self.w * conv.cin * conv.cout;
+        let threads = crate::cores::threads_for(work).min(ty).max(1);
+        let per = ty.div_ceil(threads); // tile rows per thread
+        let parts = ty.div_ceil(per);
+        // Every destination is split at row boundaries (two pixel rows per tile row), so
+        // each thread owns its rows.
+        fn split(buf: &mut [f32], parts: usize, len: usize, skip: usize) -> Vec<&mut [f32]> {
+            buf[skip..].chunks_mut(len).take(parts).collect()
+        }
+        let (flat, bordered) = (
+            2 * per * self.w * conv.cout,
+            2 * per * self.bw() * conv.cout,
+        );
+        let border = self.bw() * conv.cout;
         let parts: Vec<RowsDest> = match dest {
-            Dest::Start { x, act } => split(x, rows, per, flat, false)
+            Dest::Start { x, act } => split(x, parts, flat, 0)
                 .into_iter()
-                .zip(split(act, rows, per, bordered, true))
+                .zip(split(act, parts, bordered, border))
                 .map(|(x, a)| RowsDest::Start(x, a))
                 .collect(),
-            Dest::Act(act) => split(act, rows, per, bordered, true)
+            Dest::Act(act) => split(act, parts, bordered, border)
                 .into_iter()
                 .map(RowsDest::Act)
                 .collect(),
-            Dest::Residual { x, act } => split(x, rows, per, flat, false)
+            Dest::Residual { x, act } => split(x, parts, flat, 0)
                 .into_iter()
-                .zip(split(act, rows, per, bordered, true))
+                .zip(split(act, parts, bordered, border))
                 .map(|(x, a)| RowsDest::Residual(x, a))
                 .collect(),
-            Dest::Plain(out) => split(out, rows, per, flat, false)
-                .into_iter()
-                .map(RowsDest::Plain)
-                .collect(),
+            Dest::Planes(planes) => (0..parts).map(|_| RowsDest::Planes(planes)).collect(),
         };
-        let run = |first_row: usize, part: RowsDest| {
-            let end = (first_row + per).min(self.rows);
-            self.conv_rows(conv, input, skip, first_row..end, part)
+        let run = |first: usize, part: RowsDest| {
+            crate::cores::with_wide_vectors(|| {
+                self.conv_tiles(conv, input, skip, first..(first + per).min(ty), part)
+            })
         };
         #[cfg(not(target_arch = "wasm32"))]
         if threads > 1 {
@@ -348,92 +422,224 @@ impl Grid {
         }
     }
 
-    /// The conv for output rows `rows` (of this grid), in chunks of [`CHUNK`] pixels:
-    /// im2col, one product, the epilogue. `dest` starts at the first of these rows.
-    fn conv_rows(
+    /// The conv for the tile rows `tile_rows`, [`TILES`] tiles at a time: input
+    /// transform, 16 products, output transform and epilogue. `dest` starts at the
+    /// first pixel row of these tiles.
+    #[inline(always)]
+    fn conv_tiles(
         &self,
         conv: &Conv3,
         input: &[f32],
         skip: Option<&[f32]>,
-        rows: core::ops::Range<usize>,
+        tile_rows: core::ops::Range<usize>,
         mut dest: RowsDest,
     ) {
-        let (w, pw, cin, cout, k) = (self.w, self.w + 2, conv.cin, conv.cout, conv.rows());
-        let first = rows.start * w;
-        let pixels = first..rows.end * w;
-        let mut col = vec![0.0f32; CHUNK.min(pixels.len()) * k];
-        let mut acc = vec![0.0f32; CHUNK.min(pixels.len()) * cout];
-        for p0 in pixels.clone().step_by(CHUNK) {
-            let n = CHUNK.min(pixels.end - p0);
-            for (i, p) in (p0..p0 + n).enumerate() {
-                let (y, x) = (p / w, p % w);
-                let row = &mut col[i * k..(i + 1) * k];
-                // The three taps of a kernel row are three neighbouring pixels: one copy.
-                for dy in 0..3 {
-                    let src = ((y + dy) * pw + x) * cin;
-                    row[dy * 3 * cin..(dy + 1) * 3 * cin]
-                        .copy_from_slice(&input[src..src + 3 * cin]);
+        let (w, bw, cin, cout) = (self.w, self.bw(), conv.cin, conv.cout);
+        let (_, tx) = self.tiles();
+        let tiles = tile_rows.start * tx..tile_rows.end * tx;
+        let first_row = 2 * tile_rows.start;
+        let cap = TILES.min(tiles.len());
+        let mut v = vec![0.0f32; 16 * cap * cin];
+        let mut m = vec![0.0f32; 16 * cap * cout];
+        let mut rows_t = vec![0.0f32; 16 * cin.max(cout)];
+        let mut out = vec![0.0f32; 4 * cout];
+        for t0 in tiles.clone().step_by(TILES) {
+            let n = TILES.min(tiles.end - t0);
+            for (i, t) in (t0..t0 + n).enumerate() {
+                let base = 2 * (t / tx) * bw + 2 * (t % tx);
+                let d = |r: usize, j: usize| &input[(base + r * bw + j) * cin..][..cin];
+                // Bᵀ d B, first along each row of the 4×4 block, then down the columns.
+                for r in 0..4 {
+                    let row = &mut rows_t[4 * r * cin..][..4 * cin];
+                    winograd_in(row, cin, [d(r, 0), d(r, 1), d(r, 2), d(r, 3)]);
                 }
-                if let Some(lat) = skip {
-                    let s = conv.skip_in;
-                    let src = ((y + 1) * pw + x + 1) * s;
-                    row[9 * cin..].copy_from_slice(&lat[src..src + s]);
-                }
-            }
-            // SAFETY: the shapes and strides describe `acc` (n × cout, row-major), `col`
-            // (n × k) and the weights (k × cout), all within their slices.
-            unsafe {
-                gemm::gemm(
-                    n,
-                    cout,
-                    k,
-                    acc.as_mut_ptr(),
-                    1,
-                    cout as isize,
-                    false,
-                    col.as_ptr(),
-                    1,
-                    k as isize,
-                    conv.weights.as_ptr(),
-                    1,
-                    cout as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-            for (i, v) in acc[..n * cout].chunks_exact_mut(cout).enumerate() {
-                for (v, b) in v.iter_mut().zip(&conv.bias) {
-                    *v += b;
-                }
-                let p = p0 + i;
-                // Index of this pixel within the thread's share of the destination.
-                let flat = (p - first) * cout;
-                let bordered = ((p / w - rows.start) * pw + p % w + 1) * cout;
-                match &mut dest {
-                    RowsDest::Start(x, act) => {
-                        x[flat..flat + cout].copy_from_slice(v);
-                        silu_into(v, &mut act[bordered..bordered + cout]);
+                for j in 0..4 {
+                    let col = |r: usize| &rows_t[(4 * r + j) * cin..][..cin];
+                    let (c0, c1, c2, c3) = (col(0), col(1), col(2), col(3));
+                    for (r, (a, b, sign)) in [
+                        (c0, c2, -1.0),
+                        (c1, c2, 1.0),
+                        (c2, c1, -1.0),
+                        (c1, c3, -1.0),
+                    ]
+                    .into_iter()
+                    .enumerate()
+                    {
+                        let dst = &mut v[((4 * r + j) * n + i) * cin..][..cin];
+                        combine(dst, a, b, sign);
                     }
-                    RowsDest::Act(act) => silu_into(v, &mut act[bordered..bordered + cout]),
-                    RowsDest::Residual(x, act) => {
-                        let x = &mut x[flat..flat + cout];
-                        for (x, v) in x.iter_mut().zip(v.iter()) {
-                            *x += v;
+                }
+            }
+            for xi in 0..16 {
+                // SAFETY: the shapes and strides describe m_ξ (n × cout, row-major), v_ξ
+                // (n × cin) and U_ξ (cin × cout), all within their slices.
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        cout,
+                        cin,
+                        m[xi * n * cout..].as_mut_ptr(),
+                        1,
+                        cout as isize,
+                        false,
+                        v[xi * n * cin..].as_ptr(),
+                        1,
+                        cin as isize,
+                        conv.wino[xi * cin * cout..].as_ptr(),
+                        1,
+                        cout as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+            for (i, t) in (t0..t0 + n).enumerate() {
+                let mat = |xi: usize| &m[(xi * n + i) * cout..][..cout];
+                winograd_out(&mut out, &mut rows_t, cout, mat, &conv.bias);
+                let (y0, x0) = (2 * (t / tx), 2 * (t % tx));
+                for (k, v) in out.chunks_exact_mut(cout).enumerate() {
+                    let (y, x) = (y0 + k / 2, x0 + k % 2);
+                    if y >= self.rows || x >= w {
+                        continue;
+                    }
+                    let flat = ((y - first_row) * w + x) * cout;
+                    let bordered = ((y - first_row) * bw + x + 1) * cout;
+                    match &mut dest {
+                        RowsDest::Planes(out) => {
+                            if out.keeps(y) {
+                                let at = out.at(y, x);
+                                for (c, v) in v.iter().enumerate() {
+                                    // SAFETY: see `Planes`; (y, x) is in this thread's rows.
+                                    unsafe { *out.ptr.add(c * out.plane + at) = *v };
+                                }
+                            }
                         }
-                        silu_into(x, &mut act[bordered..bordered + cout]);
+                        dest => finish(dest, flat, bordered, v),
                     }
-                    RowsDest::Plain(out) => out[flat..flat + cout].copy_from_slice(v),
+                }
+            }
+        }
+        if let (Some((sin, weights)), Some(lat), RowsDest::Planes(out)) = (&conv.skip, skip, dest) {
+            // The linear skip, row by row: packets += latent · S.
+            let last = (2 * tile_rows.end).min(self.rows);
+            for y in (first_row..last).filter(|&y| out.keeps(y)) {
+                // SAFETY: the packets of row y (w pixels of stride 1, cout channels of
+                // stride `plane`) are this thread's (see `Planes`); the latent row (w × sin,
+                // pixel stride sin) and S (sin × cout) lie within their slices.
+                unsafe {
+                    gemm::gemm(
+                        w,
+                        cout,
+                        *sin,
+                        out.ptr.add(out.at(y, 0)),
+                        out.plane as isize,
+                        1,
+                        true,
+                        lat[((y + 1) * bw + 1) * sin..][..w * sin].as_ptr(),
+                        1,
+                        *sin as isize,
+                        weights.as_ptr(),
+                        1,
+                        cout as isize,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
                 }
             }
         }
     }
 }
 
+/// One row of Bᵀ d B's row pass: [d0 − d2, d1 + d2, d2 − d1, d1 − d3], channel by channel.
+#[inline(always)]
+fn winograd_in(row: &mut [f32], c: usize, [d0, d1, d2, d3]: [&[f32]; 4]) {
+    let (r0, rest) = row.split_at_mut(c);
+    let (r1, rest) = rest.split_at_mut(c);
+    let (r2, r3) = rest.split_at_mut(c);
+    combine(r0, d0, d2, -1.0);
+    combine(r1, d1, d2, 1.0);
+    combine(r2, d2, d1, -1.0);
+    combine(r3, d1, d3, -1.0);
+}
+
+/// dst = a + sign·b.
+#[inline(always)]
+fn combine(dst: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
+    if sign > 0.0 {
+        for ((d, a), b) in dst.iter_mut().zip(a).zip(b) {
+            *d = a + b;
+        }
+    } else {
+        for ((d, a), b) in dst.iter_mut().zip(a).zip(b) {
+            *d = a - b;
+        }
+    }
+}
+
+/// Aᵀ M A + bias for one tile: `out` gets the 2×2 outputs (row-major, `c` each) from
+/// the 16 product rows `m(ξ)`; `s` is scratch.
+#[inline(always)]
+fn winograd_out<'a>(
+    out: &mut [f32],
+    s: &mut [f32],
+    c: usize,
+    m: impl Fn(usize) -> &'a [f32],
+    bias: &[f32],
+) {
+    // Down the columns: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3 (rows of the 4×4 block).
+    for j in 0..4 {
+        let (a, b) = s[..8 * c].split_at_mut(4 * c);
+        let (m0, m1, m2, m3) = (m(j), m(4 + j), m(8 + j), m(12 + j));
+        let (s0, s1) = (&mut a[j * c..][..c], &mut b[j * c..][..c]);
+        for k in 0..c {
+            s0[k] = m0[k] + m1[k] + m2[k];
+            s1[k] = m1[k] - m2[k] - m3[k];
+        }
+    }
+    // Along the rows: y0 = s0 + s1 + s2, y1 = s1 − s2 − s3.
+    for r in 0..2 {
+        let row = &s[4 * r * c..][..4 * c];
+        let (e0, e1, e2, e3) = (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
+        let (y0, y1) = out[2 * r * c..][..2 * c].split_at_mut(c);
+        for k in 0..c {
+            y0[k] = e0[k] + e1[k] + e2[k] + bias[k];
+            y1[k] = e1[k] - e2[k] - e3[k] + bias[k];
+        }
+    }
+}
+
+/// The epilogue of one output pixel `v` (bias added): `flat` and `bordered` index it in
+/// the thread's share of the unbordered and bordered destinations.
+#[inline(always)]
+fn finish(dest: &mut RowsDest, flat: usize, bordered: usize, v: &[f32]) {
+    let c = v.len();
+    match dest {
+        RowsDest::Start(x, act) => {
+            x[flat..flat + c].copy_from_slice(v);
+            silu_into(v, &mut act[bordered..bordered + c]);
+        }
+        RowsDest::Act(act) => silu_into(v, &mut act[bordered..bordered + c]),
+        RowsDest::Residual(x, act) => {
+            let x = &mut x[flat..flat + c];
+            for (x, v) in x.iter_mut().zip(v) {
+                *x += v;
+            }
+            silu_into(x, &mut act[bordered..bordered + c]);
+        }
+        RowsDest::Planes(_) => unreachable!("written by conv_tiles"),
+    }
+}
+
 /// SiLU, x·σ(x) = x / (1 + e^−x).
+#[inline(always)]
 fn silu_into(x: &[f32], out: &mut [f32]) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = v / (1.0 + (-v).exp());

@@ -112,7 +112,7 @@ where
                 f(&mut scratch, a, b);
             }
         };
-        with_wide_vectors(planes)
+        crate::cores::with_wide_vectors(planes)
     };
     #[cfg(not(target_arch = "wasm32"))]
     let planes = input.len() / in_len;
@@ -133,25 +133,6 @@ where
         return;
     }
     run(input, output)
-}
-
-/// Runs `f` compiled for AVX2 where the CPU has it (the filters' loops then work on
-/// eight floats at a time instead of the baseline's four). The operations are the same
-/// (no fused multiply-add), so are the results.
-#[inline(always)]
-fn with_wide_vectors(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn avx2(f: impl FnOnce()) {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU was just found to have AVX2.
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
 }
 
 /// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise. The row is first copied with
