@@ -23,19 +23,35 @@ use burn::tensor::Tensor;
 use crate::config::{CodecConfig, ModalityKind};
 use crate::nets::Decoder;
 
-/// 2×2 output tiles per round of products: 64 tiles (256 pixels) keep a round's
-/// transformed input and products (16 × 64 × 96 floats each, 0.4 MB) in the L2 cache.
-const TILES: usize = 64;
+/// Output pixels per side of a Winograd tile, and input pixels per side of its block.
+const M: usize = 4;
+const A: usize = M + 2;
 
-/// A 3×3 convolution in Winograd's F(2×2, 3×3) form: each 2×2 block of outputs is
-/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over the 4×4 block of inputs d around it, so the products
-/// are 16 matrices of (tiles × cin)·(cin × cout) per 4 pixels instead of 9 per pixel:
-/// 2.25× fewer multiply-adds, the same convolution up to rounding.
+/// Tiles per round of products: 32 tiles (512 pixels) keep a round's transformed input
+/// and products (36 × 32 × 96 floats each, 0.4 MB) in the L2 cache.
+const TILES: usize = 32;
+
+/// Winograd's F(4×4, 3×3) (Lavin & Gray 2016): each 4×4 block of outputs is
+/// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A over the 6×6 block d of inputs around it, so the products are
+/// 36 matrices of (tiles × cin)·(cin × cout) per 16 pixels instead of 9 per pixel: 4×
+/// fewer multiply-adds, the same convolution up to rounding (measured against Burn's
+/// direct convolution in tests/tests/cpu_decoder.rs). Bᵀ and Aᵀ are written out in
+/// [`transform_in`] and [`transform_out`]; G is applied once, to the weights.
+const G: [[f64; 3]; A] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// A 3×3 convolution in Winograd form (see [`G`]).
 #[derive(Debug, Clone)]
 struct Conv3 {
     cin: usize,
     cout: usize,
-    /// U_ξ = G g Gᵀ for ξ = 4i + j: 16 matrices cin × cout.
+    /// U_ξ = G g Gᵀ for ξ = A·i + j: A² matrices cin × cout.
     wino: Vec<f32>,
     bias: Vec<f32>,
     /// The decoder's linear 1×1 skip, folded into the last conv: latent channels ×
@@ -63,24 +79,18 @@ fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
     }
     let w = values(conv.weight.val())?;
     let mut bias = bias_of(conv, cout)?;
-    let mut wino = vec![0.0f32; 16 * cin * cout];
+    let mut wino = vec![0.0f32; A * A * cin * cout];
     for co in 0..cout {
         for ci in 0..cin {
             let g = &w[(co * cin + ci) * 9..][..9];
-            // G g: the kernel's rows r0, r1, r2 → r0, (r0+r1+r2)/2, (r0−r1+r2)/2, r2.
-            let mut gg = [[0.0f32; 3]; 4];
-            for x in 0..3 {
-                let (r0, r1, r2) = (g[x], g[3 + x], g[6 + x]);
-                gg[0][x] = r0;
-                gg[1][x] = 0.5 * (r0 + r1 + r2);
-                gg[2][x] = 0.5 * (r0 - r1 + r2);
-                gg[3][x] = r2;
-            }
-            // (G g) Gᵀ: the same along each row.
-            for (i, [h0, h1, h2]) in gg.into_iter().enumerate() {
-                let u = [h0, 0.5 * (h0 + h1 + h2), 0.5 * (h0 - h1 + h2), h2];
-                for (j, u) in u.into_iter().enumerate() {
-                    wino[((4 * i + j) * cin + ci) * cout + co] = u;
+            // G g Gᵀ, in f64 so that the transformed weights are rounded once.
+            let gg: [[f64; 3]; A] = core::array::from_fn(|i| {
+                core::array::from_fn(|x| (0..3).map(|k| G[i][k] * f64::from(g[3 * k + x])).sum())
+            });
+            for i in 0..A {
+                for j in 0..A {
+                    let u: f64 = (0..3).map(|x| gg[i][x] * G[j][x]).sum();
+                    wino[((A * i + j) * cin + ci) * cout + co] = u as f32;
                 }
             }
         }
@@ -190,11 +200,11 @@ impl CpuDecoder {
         let mut work = Work::default();
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
-            // Twice the receptive radius, from an even row: a 2×2 tile's products read
-            // all four rows of its input block, so rounding (not the value) reaches two
-            // rows further per layer, and the tiles must fall where the whole image's do.
-            let margin = 2 * self.radius;
-            let top = y0.saturating_sub(margin) & !1;
+            // M times the receptive radius, from a row where the whole image's tiles
+            // start: a tile's products read all A rows of its input block, so rounding
+            // (not the value) reaches M rows further per layer.
+            let margin = M * self.radius;
+            let top = y0.saturating_sub(margin) / M * M;
             let bottom = (y1 + margin).min(h);
             let planes = Planes {
                 ptr: out.as_mut_ptr(),
@@ -310,8 +320,8 @@ enum RowsDest<'a> {
 }
 
 /// A band of `rows × w` pixels. Bordered buffers have a zero border of one pixel, and
-/// one more row and column where `rows` or `w` is odd, so that every 2×2 tile's 4×4 input
-/// block lies inside them.
+/// more rows and columns up to a multiple of M, so that every tile's input block lies
+/// inside them.
 #[derive(Clone, Copy)]
 struct Grid {
     rows: usize,
@@ -320,17 +330,17 @@ struct Grid {
 
 impl Grid {
     fn tiles(&self) -> (usize, usize) {
-        (self.rows.div_ceil(2), self.w.div_ceil(2))
+        (self.rows.div_ceil(M), self.w.div_ceil(M))
     }
 
     /// Pixels per bordered row.
     fn bw(&self) -> usize {
-        2 * self.tiles().1 + 2
+        M * self.tiles().1 + 2
     }
 
     fn zeroed(&self, buf: &mut Vec<f32>, channels: usize) {
         buf.clear();
-        buf.resize((2 * self.tiles().0 + 2) * self.bw() * channels, 0.0);
+        buf.resize((M * self.tiles().0 + 2) * self.bw() * channels, 0.0);
     }
 
     /// Copies `channels` planes (`plane` apart, from this band's first row) into the
@@ -375,14 +385,14 @@ impl Grid {
         let threads = crate::cores::threads_for(work).min(ty).max(1);
         let per = ty.div_ceil(threads); // tile rows per thread
         let parts = ty.div_ceil(per);
-        // Every destination is split at row boundaries (two pixel rows per tile row), so
+        // Every destination is split at row boundaries (M pixel rows per tile row), so
         // each thread owns its rows.
         fn split(buf: &mut [f32], parts: usize, len: usize, skip: usize) -> Vec<&mut [f32]> {
             buf[skip..].chunks_mut(len).take(parts).collect()
         }
         let (flat, bordered) = (
-            2 * per * self.w * conv.cout,
-            2 * per * self.bw() * conv.cout,
+            M * per * self.w * conv.cout,
+            M * per * self.bw() * conv.cout,
         );
         let border = self.bw() * conv.cout;
         let parts: Vec<RowsDest> = match dest {
@@ -437,40 +447,30 @@ impl Grid {
         let (w, bw, cin, cout) = (self.w, self.bw(), conv.cin, conv.cout);
         let (_, tx) = self.tiles();
         let tiles = tile_rows.start * tx..tile_rows.end * tx;
-        let first_row = 2 * tile_rows.start;
+        let first_row = M * tile_rows.start;
         let cap = TILES.min(tiles.len());
-        let mut v = vec![0.0f32; 16 * cap * cin];
-        let mut m = vec![0.0f32; 16 * cap * cout];
-        let mut rows_t = vec![0.0f32; 16 * cin.max(cout)];
-        let mut out = vec![0.0f32; 4 * cout];
+        let mut v = vec![0.0f32; A * A * cap * cin];
+        let mut m = vec![0.0f32; A * A * cap * cout];
+        let mut scratch = vec![0.0f32; A * A * cin.max(cout)];
+        let mut out = vec![0.0f32; M * M * cout];
         for t0 in tiles.clone().step_by(TILES) {
             let n = TILES.min(tiles.end - t0);
             for (i, t) in (t0..t0 + n).enumerate() {
-                let base = 2 * (t / tx) * bw + 2 * (t % tx);
-                let d = |r: usize, j: usize| &input[(base + r * bw + j) * cin..][..cin];
-                // Bᵀ d B, first along each row of the 4×4 block, then down the columns.
-                for r in 0..4 {
-                    let row = &mut rows_t[4 * r * cin..][..4 * cin];
-                    winograd_in(row, cin, [d(r, 0), d(r, 1), d(r, 2), d(r, 3)]);
+                let base = M * (t / tx) * bw + M * (t % tx);
+                // Bᵀ d B: along each row of the block (d B, row r at scratch[A·r..]),
+                // then down the columns into V_ξ, ξ = A·i + j.
+                for r in 0..A {
+                    let d = &input[(base + r * bw) * cin..][..A * cin];
+                    let d: [&[f32]; A] = core::array::from_fn(|j| &d[j * cin..][..cin]);
+                    transform_in(rows(&mut scratch[A * r * cin..], cin, cin), d);
                 }
-                for j in 0..4 {
-                    let col = |r: usize| &rows_t[(4 * r + j) * cin..][..cin];
-                    let (c0, c1, c2, c3) = (col(0), col(1), col(2), col(3));
-                    for (r, (a, b, sign)) in [
-                        (c0, c2, -1.0),
-                        (c1, c2, 1.0),
-                        (c2, c1, -1.0),
-                        (c1, c3, -1.0),
-                    ]
-                    .into_iter()
-                    .enumerate()
-                    {
-                        let dst = &mut v[((4 * r + j) * n + i) * cin..][..cin];
-                        combine(dst, a, b, sign);
-                    }
+                for j in 0..A {
+                    let col: [&[f32]; A] =
+                        core::array::from_fn(|r| &scratch[(A * r + j) * cin..][..cin]);
+                    transform_in(rows(&mut v[(j * n + i) * cin..], A * n * cin, cin), col);
                 }
             }
-            for xi in 0..16 {
+            for xi in 0..A * A {
                 // SAFETY: the shapes and strides describe m_ξ (n × cout, row-major), v_ξ
                 // (n × cin) and U_ξ (cin × cout), all within their slices.
                 unsafe {
@@ -498,11 +498,12 @@ impl Grid {
                 }
             }
             for (i, t) in (t0..t0 + n).enumerate() {
-                let mat = |xi: usize| &m[(xi * n + i) * cout..][..cout];
-                winograd_out(&mut out, &mut rows_t, cout, mat, &conv.bias);
-                let (y0, x0) = (2 * (t / tx), 2 * (t % tx));
+                let mat: [&[f32]; A * A] =
+                    core::array::from_fn(|xi| &m[(xi * n + i) * cout..][..cout]);
+                winograd_out(&mut out, &mut scratch, cout, &mat, &conv.bias);
+                let (y0, x0) = (M * (t / tx), M * (t % tx));
                 for (k, v) in out.chunks_exact_mut(cout).enumerate() {
-                    let (y, x) = (y0 + k / 2, x0 + k % 2);
+                    let (y, x) = (y0 + k / M, x0 + k % M);
                     if y >= self.rows || x >= w {
                         continue;
                     }
@@ -525,7 +526,7 @@ impl Grid {
         }
         if let (Some((sin, weights)), Some(lat), RowsDest::Planes(out)) = (&conv.skip, skip, dest) {
             // The linear skip, row by row: packets += latent · S.
-            let last = (2 * tile_rows.end).min(self.rows);
+            let last = (M * tile_rows.end).min(self.rows);
             for y in (first_row..last).filter(|&y| out.keeps(y)) {
                 // SAFETY: the packets of row y (w pixels of stride 1, cout channels of
                 // stride `plane`) are this thread's (see `Planes`); the latent row (w × sin,
@@ -558,61 +559,68 @@ impl Grid {
     }
 }
 
-/// One row of Bᵀ d B's row pass: [d0 − d2, d1 + d2, d2 − d1, d1 − d3], channel by channel.
+/// `K` slices of `len` values, `stride` apart from the start of `buf`.
 #[inline(always)]
-fn winograd_in(row: &mut [f32], c: usize, [d0, d1, d2, d3]: [&[f32]; 4]) {
-    let (r0, rest) = row.split_at_mut(c);
-    let (r1, rest) = rest.split_at_mut(c);
-    let (r2, r3) = rest.split_at_mut(c);
-    combine(r0, d0, d2, -1.0);
-    combine(r1, d1, d2, 1.0);
-    combine(r2, d2, d1, -1.0);
-    combine(r3, d1, d3, -1.0);
+fn rows<const K: usize>(buf: &mut [f32], stride: usize, len: usize) -> [&mut [f32]; K] {
+    let mut chunks = buf.chunks_mut(stride);
+    core::array::from_fn(|_| &mut chunks.next().expect("buffer holds K rows")[..len])
 }
 
-/// dst = a + sign·b.
+/// o = Bᵀ x for six vectors of channels (one loop over the channels, so that it
+/// vectorises), Bᵀ being Lavin & Gray's (the unit tests hold it as a matrix).
 #[inline(always)]
-fn combine(dst: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
-    if sign > 0.0 {
-        for ((d, a), b) in dst.iter_mut().zip(a).zip(b) {
-            *d = a + b;
-        }
-    } else {
-        for ((d, a), b) in dst.iter_mut().zip(a).zip(b) {
-            *d = a - b;
-        }
+fn transform_in(o: [&mut [f32]; A], x: [&[f32]; A]) {
+    let [o0, o1, o2, o3, o4, o5] = o;
+    let n = o0.len();
+    let [x0, x1, x2, x3, x4, x5] = x.map(|x| &x[..n]);
+    let (o1, o2, o3, o4, o5) = (
+        &mut o1[..n],
+        &mut o2[..n],
+        &mut o3[..n],
+        &mut o4[..n],
+        &mut o5[..n],
+    );
+    for c in 0..n {
+        let (a0, a1, a2, a3, a4, a5) = (x0[c], x1[c], x2[c], x3[c], x4[c], x5[c]);
+        o0[c] = 4.0 * a0 - 5.0 * a2 + a4;
+        o1[c] = -4.0 * a1 - 4.0 * a2 + a3 + a4;
+        o2[c] = 4.0 * a1 - 4.0 * a2 - a3 + a4;
+        o3[c] = -2.0 * a1 - a2 + 2.0 * a3 + a4;
+        o4[c] = 2.0 * a1 - a2 - 2.0 * a3 + a4;
+        o5[c] = 4.0 * a1 - 5.0 * a3 + a5;
     }
 }
 
-/// Aᵀ M A + bias for one tile: `out` gets the 2×2 outputs (row-major, `c` each) from
-/// the 16 product rows `m(ξ)`; `s` is scratch.
+/// o = Aᵀ x (+ bias) for six vectors of channels, as [`transform_in`].
 #[inline(always)]
-fn winograd_out<'a>(
-    out: &mut [f32],
-    s: &mut [f32],
-    c: usize,
-    m: impl Fn(usize) -> &'a [f32],
-    bias: &[f32],
-) {
-    // Down the columns: s0 = m0 + m1 + m2, s1 = m1 − m2 − m3 (rows of the 4×4 block).
-    for j in 0..4 {
-        let (a, b) = s[..8 * c].split_at_mut(4 * c);
-        let (m0, m1, m2, m3) = (m(j), m(4 + j), m(8 + j), m(12 + j));
-        let (s0, s1) = (&mut a[j * c..][..c], &mut b[j * c..][..c]);
-        for k in 0..c {
-            s0[k] = m0[k] + m1[k] + m2[k];
-            s1[k] = m1[k] - m2[k] - m3[k];
-        }
+fn transform_out(o: [&mut [f32]; M], x: [&[f32]; A], bias: Option<&[f32]>) {
+    let [o0, o1, o2, o3] = o;
+    let n = o0.len();
+    let [x0, x1, x2, x3, x4, x5] = x.map(|x| &x[..n]);
+    let (o1, o2, o3) = (&mut o1[..n], &mut o2[..n], &mut o3[..n]);
+    for c in 0..n {
+        let (m0, m1, m2, m3, m4, m5) = (x0[c], x1[c], x2[c], x3[c], x4[c], x5[c]);
+        let b = bias.map_or(0.0, |b| b[c]);
+        o0[c] = m0 + m1 + m2 + m3 + m4 + b;
+        o1[c] = m1 - m2 + 2.0 * m3 - 2.0 * m4 + b;
+        o2[c] = m1 + m2 + 4.0 * m3 + 4.0 * m4 + b;
+        o3[c] = m1 - m2 + 8.0 * m3 - 8.0 * m4 + m5 + b;
     }
-    // Along the rows: y0 = s0 + s1 + s2, y1 = s1 − s2 − s3.
-    for r in 0..2 {
-        let row = &s[4 * r * c..][..4 * c];
-        let (e0, e1, e2, e3) = (&row[..c], &row[c..2 * c], &row[2 * c..3 * c], &row[3 * c..]);
-        let (y0, y1) = out[2 * r * c..][..2 * c].split_at_mut(c);
-        for k in 0..c {
-            y0[k] = e0[k] + e1[k] + e2[k] + bias[k];
-            y1[k] = e1[k] - e2[k] - e3[k] + bias[k];
-        }
+}
+
+/// Aᵀ M A + bias for one tile: `out` gets its M×M outputs (row-major, `c` each) from
+/// the A² product rows `m[ξ]`; `s` is scratch.
+#[inline(always)]
+fn winograd_out(out: &mut [f32], s: &mut [f32], c: usize, m: &[&[f32]; A * A], bias: &[f32]) {
+    // Down the columns: S[a][j] = Σ_i Aᵀ[a][i]·M[i][j].
+    for j in 0..A {
+        let col: [&[f32]; A] = core::array::from_fn(|i| m[A * i + j]);
+        transform_out(rows(&mut s[j * c..], A * c, c), col, None);
+    }
+    // Along the rows: Y[a][b] = Σ_j S[a][j]·Aᵀ[b][j] + bias.
+    for a in 0..M {
+        let row: [&[f32]; A] = core::array::from_fn(|j| &s[(A * a + j) * c..][..c]);
+        transform_out(rows(&mut out[M * a * c..], c, c), row, Some(bias));
     }
 }
 
@@ -675,7 +683,45 @@ fn exp(t: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::exp;
+    use super::*;
+
+    const BT: [[f32; A]; A] = [
+        [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+        [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+        [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+        [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+        [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+        [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+    ];
+
+    const AT: [[f32; A]; M] = [
+        [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+        [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+        [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+        [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+    ];
+
+    /// The written-out transforms are the matrices.
+    #[test]
+    fn transforms_are_lavin_and_grays() {
+        let x: [Vec<f32>; A] = core::array::from_fn(|k| vec![(k * k) as f32 - 2.5, k as f32]);
+        let xs: [&[f32]; A] = core::array::from_fn(|k| &x[k][..]);
+        let mut o = vec![0.0f32; 2 * A];
+        transform_in(rows(&mut o, 2, 2), xs);
+        for (i, bt) in BT.iter().enumerate() {
+            for c in 0..2 {
+                let want: f32 = (0..A).map(|k| bt[k] * x[k][c]).sum();
+                assert_eq!(o[2 * i + c], want, "Bᵀ row {i}");
+            }
+        }
+        transform_out(rows(&mut o, 2, 2), xs, Some(&[0.5, 0.25]));
+        for (i, at) in AT.iter().enumerate() {
+            for c in 0..2 {
+                let want: f32 = (0..A).map(|k| at[k] * x[k][c]).sum::<f32>() + [0.5, 0.25][c];
+                assert_eq!(o[2 * i + c], want, "Aᵀ row {i}");
+            }
+        }
+    }
 
     #[test]
     fn exp_is_within_two_ulps_of_libm() {
