@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use walloc_core::bottleneck::Companding;
 use walloc_core::container::Limits;
+use walloc_core::cpu_decoder::CpuDecoder;
 use walloc_core::entropy::{self, PlaneShape};
 use walloc_core::model_file::Model;
 use walloc_core::pipeline::RasterImage;
@@ -127,6 +128,10 @@ fn stages(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("model load", |b| {
         b.iter(|| Model::from_bytes(black_box(&bytes), &device).unwrap())
+    });
+    // Paid once per process, at its first decode: the decoder's weights into Winograd form.
+    g.bench_function("decoder layout", |b| {
+        b.iter(|| CpuDecoder::new(black_box(&model.codec.decoder), &model.config).unwrap())
     });
     g.finish();
 }
