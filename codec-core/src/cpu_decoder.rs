@@ -5,12 +5,13 @@
 //! tiles of it into im2col form, multiply, scatter the result back to channels-first, then
 //! add the bias and apply SiLU in separate passes over fresh buffers. Most of that is
 //! layout traffic and page faults, and the passes between the products run on one core.
-//! Here activations stay channels-last with a zero border for the whole network, a
-//! product's epilogue adds the bias, applies SiLU and the residual in the same pass, the
-//! decoder's 1×1 linear skip rides in the last product (its latent is 192 more columns of
-//! the same im2col rows), and each core works through its own rows of every layer with
-//! single-threaded products. Each output pixel is computed the same way whichever rows
-//! or band it falls in, so banded decoding gives the whole-image result exactly.
+//! Here activations stay channels-last with a zero border for the whole network; each 3×3
+//! convolution is Winograd's F(4×4, 3×3) (see [`G`]), 4× fewer multiply-adds; the output
+//! transform also adds the bias, applies SiLU and the residual; the decoder's 1×1 linear
+//! skip is one more product into the packet planes, which the last layer writes in place;
+//! and each core works through its own rows of every layer with single-threaded products.
+//! Each output pixel is computed the same way whichever rows or band it falls in, so
+//! banded decoding gives the whole-image result exactly.
 //!
 //! Only decoders made of 3×3 convolutions, residual blocks without normalisation and an
 //! optional 1×1 skip (every shipped image model) take this path; others use Burn.
@@ -698,7 +699,7 @@ fn exp(t: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let e = p * (r * r) + r + 1.0;
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }

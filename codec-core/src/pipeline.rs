@@ -23,9 +23,11 @@ use crate::model_file::{Model, id_hex};
 use crate::signal;
 use crate::wpt_planes;
 
-/// Side, in latent pixels, of the tiles images are decoded in (1024×1024 image pixels at
-/// J = 3): large enough that a typical photo is one tile (a tile's margin is extra work,
-/// 20% at this size), small enough that a 24-megapixel photo decodes in about a gigabyte.
+/// Latent rows of the bands images are decoded in (1024 image rows at J = 3; the whole
+/// width each), or the side of the square tiles of decoders that go through Burn: large
+/// enough that a typical photo is one band (a band's margin is extra work, about 40% at
+/// this size for image-q3), small enough that a 24-megapixel photo decodes in about a
+/// gigabyte.
 pub const DECODE_TILE: usize = 128;
 
 /// An image as interleaved samples (row-major, `channels` per pixel), each in
@@ -131,9 +133,11 @@ impl Model {
         self.decode_image_in_tiles(bytes, limits, DECODE_TILE)
     }
 
-    /// [`decode_image`](Self::decode_image) with the decoder run on tiles of at most
-    /// `tile`×`tile` latent pixels: the same pixels whatever the tile, less memory for
-    /// smaller tiles (see [`Codec::synthesise_image_tiled`](crate::codec::Codec)).
+    /// [`decode_image`](Self::decode_image) with the decoder run on bands of at most
+    /// `tile` latent rows ([`CpuDecoder::decode`](crate::cpu_decoder::CpuDecoder::decode)),
+    /// or, for decoders that go through Burn, tiles of at most `tile`×`tile` latent pixels
+    /// ([`Codec::decode_latent_tiled`](crate::codec::Codec::decode_latent_tiled)): the same
+    /// pixels whatever the size, less memory for smaller ones.
     pub fn decode_image_in_tiles(
         &self,
         bytes: &[u8],

@@ -4,8 +4,6 @@
 //! with a tolerance far below one 8-bit step, and the decoded 8-bit pixels may differ by at
 //! most one level (the determinism rule for decoders, DESIGN.md).
 
-use std::path::Path;
-
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use walloc_core::bottleneck::Companding;
 use walloc_core::codec::Codec;
@@ -13,23 +11,10 @@ use walloc_core::config::CodecConfig;
 use walloc_core::container::Limits;
 use walloc_core::cpu_decoder::CpuDecoder;
 use walloc_core::model_file::Model;
-use walloc_core::pipeline::RasterImage;
 use walloc_core::wpt_planes;
 
-fn path(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-fn photo(rel: &str) -> RasterImage {
-    let img = image::open(path("data").join(rel)).unwrap().to_rgb8();
-    RasterImage {
-        width: img.width(),
-        height: img.height(),
-        channels: 3,
-        bit_depth: 8,
-        samples: img.into_raw().into_iter().map(u16::from).collect(),
-    }
-}
+mod common;
+use common::{path, photo};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()

@@ -1,30 +1,16 @@
-//! Images are decoded in tiles so that a 24-megapixel photo fits in memory: whatever the
-//! tile size, a shipped model gives exactly the pixels of the whole-latent decode.
-
-use std::path::Path;
+//! Images are decoded in bands of latent rows so that a 24-megapixel photo fits in memory:
+//! whatever the band, a shipped model gives exactly the pixels of the whole-latent decode.
 
 use burn::tensor::Device;
 use walloc_core::container::Limits;
 use walloc_core::model_file::Model;
-use walloc_core::pipeline::RasterImage;
 
-fn photo(rel: &str) -> RasterImage {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(rel);
-    let img = image::open(path).unwrap().to_rgb8();
-    RasterImage {
-        width: img.width(),
-        height: img.height(),
-        channels: 3,
-        bit_depth: 8,
-        samples: img.into_raw().into_iter().map(u16::from).collect(),
-    }
-}
+mod common;
+use common::{path, photo};
 
 #[test]
 fn tiled_decode_equals_whole_decode() {
-    let bytes =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models/image-q3.wlm"))
-            .unwrap();
+    let bytes = std::fs::read(path("../assets/models/image-q3.wlm")).unwrap();
     let model = Model::from_bytes(&bytes, &Device::flex()).unwrap();
     let radius = model
         .config
@@ -40,7 +26,7 @@ fn tiled_decode_equals_whole_decode() {
     let whole = model
         .decode_image_in_tiles(&wl, &limits, usize::MAX)
         .unwrap();
-    // Tiles smaller than the margin, uneven last tiles, one tile per row.
+    // Bands smaller than the margin, uneven last bands.
     for tile in [radius - 1, 7, 16, 31] {
         let tiled = model.decode_image_in_tiles(&wl, &limits, tile).unwrap();
         assert_eq!((tiled.width, tiled.height), (whole.width, whole.height));
