@@ -5,6 +5,7 @@
 mod eval;
 mod models;
 mod npy;
+mod tuning;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -123,6 +124,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tuning::restart_tuned();
     let command = Cli::parse().command;
     if let Err(e) = media::exit_cleanly_on_interrupt() {
         eprintln!("walloc: {e}");
