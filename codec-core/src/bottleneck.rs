@@ -33,7 +33,6 @@ impl Companding {
             .mul_scalar(self.latent_max)
     }
 
-    /// z' = s·Φ⁻¹(u), u = clamp(ŷ/(2L) + ½, 10⁻⁴, 0.9999); i.e. s√2·erfinv(2u − 1).
     /// The encoder's symbol for one latent value: [`forward`](Self::forward), then the
     /// rounding of [`quantize_deadzone`](crate::codec::quantize_deadzone), as the same
     /// f32 operations in the same order (libm's `erff`, which Burn's flex backend uses for
@@ -55,6 +54,7 @@ impl Companding {
         q as i32
     }
 
+    /// z' = s·Φ⁻¹(u), u = clamp(ŷ/(2L) + ½, 10⁻⁴, 0.9999); i.e. s√2·erfinv(2u − 1).
     pub fn inverse<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
         let v = y
             .div_scalar(self.latent_max)

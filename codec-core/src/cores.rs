@@ -19,6 +19,26 @@ pub(crate) fn threads_for(_work: usize) -> usize {
     1
 }
 
+/// Runs `f(i, part)` for every part, the i-th: natively each on a scoped thread of its
+/// own when there are several, in order otherwise (always, in wasm). Callers cut their
+/// work into [`threads_for`] parts.
+pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(usize, T) + Sync) {
+    let parts: alloc::vec::Vec<T> = parts.into_iter().collect();
+    #[cfg(not(target_arch = "wasm32"))]
+    if parts.len() > 1 {
+        std::thread::scope(|s| {
+            let f = &f;
+            for (i, part) in parts.into_iter().enumerate() {
+                s.spawn(move || f(i, part));
+            }
+        });
+        return;
+    }
+    for (i, part) in parts.into_iter().enumerate() {
+        f(i, part);
+    }
+}
+
 /// Runs `f` compiled for AVX2 where the CPU has it (loops over floats then work on
 /// eight at a time instead of the baseline's four). The operations are the same (no
 /// fused multiply-add), so are the results. What `f` calls must be inlined into it.

@@ -383,20 +383,10 @@ impl Grid {
                 }
             }
         };
-        let parts = buf[bw * channels..].chunks_mut(per * bw * channels);
-        #[cfg(not(target_arch = "wasm32"))]
-        if threads > 1 {
-            std::thread::scope(|s| {
-                let run = &run;
-                for (i, part) in parts.enumerate().take(self.rows.div_ceil(per)) {
-                    s.spawn(move || run(i * per, part));
-                }
-            });
-            return;
-        }
-        for (i, part) in parts.enumerate().take(self.rows.div_ceil(per)) {
-            run(i * per, part);
-        }
+        let parts = buf[bw * channels..]
+            .chunks_mut(per * bw * channels)
+            .take(self.rows.div_ceil(per));
+        crate::cores::each_part(parts, |i, part| run(i * per, part));
     }
 
     /// Applies `conv` to the bordered `input` (and its skip to `skip`, the bordered
@@ -435,28 +425,16 @@ impl Grid {
                 .collect(),
             Dest::Planes(planes) => (0..parts).map(|_| RowsDest::Planes(planes)).collect(),
         };
-        let run = |first: usize, part: RowsDest| {
+        crate::cores::each_part(parts, |i, part| {
+            let first = i * per;
             crate::cores::with_wide_vectors(|| {
                 self.conv_tiles(conv, input, skip, first..(first + per).min(ty), part)
             })
-        };
-        #[cfg(not(target_arch = "wasm32"))]
-        if threads > 1 {
-            std::thread::scope(|s| {
-                let run = &run;
-                for (i, part) in parts.into_iter().enumerate() {
-                    s.spawn(move || run(i * per, part));
-                }
-            });
-            return;
-        }
-        for (i, part) in parts.into_iter().enumerate() {
-            run(i * per, part);
-        }
+        });
     }
 
     /// The conv for the tile rows `tile_rows`, [`TILES`] tiles at a time: input
-    /// transform, 16 products, output transform and epilogue. `dest` starts at the
+    /// transform, A² products, output transform and epilogue. `dest` starts at the
     /// first pixel row of these tiles.
     #[inline(always)]
     fn conv_tiles(
@@ -532,18 +510,7 @@ impl Grid {
                     }
                     let flat = ((y - first_row) * w + x) * cout;
                     let bordered = ((y - first_row) * bw + x + 1) * cout;
-                    match &mut dest {
-                        RowsDest::Planes(out) => {
-                            if out.keeps(y) {
-                                let at = out.at(y, x);
-                                for (c, v) in v.iter().enumerate() {
-                                    // SAFETY: see `Planes`; (y, x) is in this thread's rows.
-                                    unsafe { *out.ptr.add(c * out.plane + at) = *v };
-                                }
-                            }
-                        }
-                        dest => finish(dest, flat, bordered, v),
-                    }
+                    finish(&mut dest, (y, x), flat, bordered, v);
                 }
             }
         }
@@ -647,10 +614,11 @@ fn winograd_out(out: &mut [f32], s: &mut [f32], c: usize, m: &[&[f32]; A * A], b
     }
 }
 
-/// The epilogue of one output pixel `v` (bias added): `flat` and `bordered` index it in
-/// the thread's share of the unbordered and bordered destinations.
+/// The epilogue of one output pixel `v` (bias added) at band row and column `(y, x)`:
+/// `flat` and `bordered` index it in the thread's share of the unbordered and bordered
+/// destinations.
 #[inline(always)]
-fn finish(dest: &mut RowsDest, flat: usize, bordered: usize, v: &[f32]) {
+fn finish(dest: &mut RowsDest, (y, x): (usize, usize), flat: usize, bordered: usize, v: &[f32]) {
     let c = v.len();
     match dest {
         RowsDest::Start(x, act) => {
@@ -665,7 +633,15 @@ fn finish(dest: &mut RowsDest, flat: usize, bordered: usize, v: &[f32]) {
             }
             silu_into(x, &mut act[bordered..bordered + c]);
         }
-        RowsDest::Planes(_) => unreachable!("written by conv_tiles"),
+        RowsDest::Planes(out) => {
+            if out.keeps(y) {
+                let at = out.at(y, x);
+                for (c, v) in v.iter().enumerate() {
+                    // SAFETY: see `Planes`; (y, x) is in this thread's rows.
+                    unsafe { *out.ptr.add(c * out.plane + at) = *v };
+                }
+            }
+        }
     }
 }
 

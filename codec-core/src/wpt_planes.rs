@@ -114,25 +114,13 @@ where
         };
         crate::cores::with_wide_vectors(planes)
     };
-    #[cfg(not(target_arch = "wasm32"))]
     let planes = input.len() / in_len;
-    #[cfg(not(target_arch = "wasm32"))]
-    let threads = crate::cores::threads_for(input.len()).min(planes);
-    #[cfg(not(target_arch = "wasm32"))]
-    if threads > 1 {
-        let per = planes.div_ceil(threads);
-        std::thread::scope(|s| {
-            let run = &run;
-            for (a, b) in input
-                .chunks(per * in_len)
-                .zip(output.chunks_mut(per * out_len))
-            {
-                s.spawn(move || run(a, b));
-            }
-        });
-        return;
-    }
-    run(input, output)
+    let threads = crate::cores::threads_for(input.len()).min(planes).max(1);
+    let per = planes.div_ceil(threads).max(1);
+    let parts = input
+        .chunks(per * in_len)
+        .zip(output.chunks_mut(per * out_len));
+    crate::cores::each_part(parts, |_, (a, b)| run(a, b));
 }
 
 /// lo[k] = Σ_t dec_lo[t]·x[(2k+5−t) mod n], hi likewise. The row is first copied with
