@@ -51,15 +51,16 @@ impl Cdf {
             acc += f;
             cdf.push(acc);
         }
+        // Bucket j starts at quantile j·2^shift; symbol s holds the buckets that start in
+        // [cdf[s], cdf[s+1]). Filled symbol by symbol rather than by a scan per bucket (an
+        // unpredictable branch per step): a model loads thousands of tables.
         let shift = CDF_PRECISION - BUCKET_BITS;
-        let mut first = Vec::with_capacity(1 << BUCKET_BITS);
-        let mut s = 0usize;
-        for j in 0..1u32 << BUCKET_BITS {
-            let q = j << shift;
-            while cdf[s + 1] <= q {
-                s += 1;
-            }
-            first.push(s as u16);
+        let buckets = 1usize << BUCKET_BITS;
+        let mut first = alloc::vec![0u16; buckets];
+        let bucket = |q: u32| (q.div_ceil(1 << shift) as usize).min(buckets);
+        for (s, pair) in cdf.windows(2).enumerate() {
+            let (a, b) = (bucket(pair[0]), bucket(pair[1]));
+            first[a..b].fill(s as u16);
         }
         Self { cdf, first }
     }
@@ -422,19 +423,62 @@ pub fn encode_planes(
     shape: &PlaneShape,
 ) -> Result<Vec<u8>, EntropyError> {
     check_count(symbols.len(), shape)?;
+    shape.check(tables)?;
     let mut encoder = RangeEncoder::<u32, u64>::new();
-    shape.walk(tables, |channel, i, table| {
-        let symbol = symbols[i];
-        let index = table.index(channel, symbol)?;
-        encoder
-            .encode_symbol(index, &table.model)
-            .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
-        Ok(symbol.unsigned_abs())
-    })?;
+    // Every symbol is known before coding starts, so a channel's contexts are computed in
+    // one pass of their own, and the coding loop only looks up and codes: the neighbour
+    // sums no longer wait on the coder, nor the coder on them.
+    let (per_channel, k) = (shape.height * shape.width, shape.contexts);
+    let mut contexts = alloc::vec![0u8; per_channel];
+    let mut mags =
+        alloc::vec![0u32; if k > 1 { (shape.height + 2) * (shape.width + 3) } else { 0 }];
+    for (c, plane) in symbols
+        .chunks_exact(per_channel.max(1))
+        .enumerate()
+        .take(shape.channels)
+    {
+        if k > 1 {
+            plane_contexts(plane, shape.width, k, &mut mags, &mut contexts);
+        }
+        let tables = &tables[c * k..][..k];
+        for (&symbol, &ctx) in plane.iter().zip(&contexts) {
+            let table = &tables[usize::from(ctx)];
+            let index = table.index(c, symbol)?;
+            encoder
+                .encode_symbol(index, &table.model)
+                .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
+        }
+    }
     let words = encoder
         .into_compressed()
         .map_err(|_| EntropyError::CorruptPayload("encoder backend failed"))?;
     Ok(words.iter().flat_map(|w| w.to_le_bytes()).collect())
+}
+
+/// The context of every symbol of one plane `width` wide, as [`walk_contexts`] finds
+/// them while coding, from the whole plane at once (what an encoder has): `mags` is
+/// scratch for the bordered magnitudes.
+fn plane_contexts(plane: &[i32], width: usize, contexts: usize, mags: &mut [u32], out: &mut [u8]) {
+    let pw = width + 3;
+    for (row, values) in plane.chunks_exact(width).enumerate() {
+        let m = &mut mags[(row + 2) * pw + 2..][..width];
+        for (m, v) in m.iter_mut().zip(values) {
+            *m = v.unsigned_abs();
+        }
+    }
+    let last = (contexts - 1) as u32;
+    for (row, ctx) in out.chunks_exact_mut(width).enumerate() {
+        let p0 = (row + 2) * pw + 2;
+        for (col, ctx) in ctx.iter_mut().enumerate() {
+            let p = p0 + col;
+            let s = 2 * (mags[p - 1] + mags[p - pw])
+                + mags[p - 2]
+                + mags[p - pw - 1]
+                + mags[p - pw + 1]
+                + mags[p - 2 * pw];
+            *ctx = (32 - s.leading_zeros()).min(last) as u8;
+        }
+    }
 }
 
 /// Decodes what [`encode`] wrote with the same tables and shape. A corrupt payload gives
@@ -645,6 +689,28 @@ mod tests {
         SymbolTable::from_probabilities(-half, &probs).unwrap()
     }
 
+    /// Each coarse bucket starts in the interval of the symbol `first` names, for peaked,
+    /// flat and two-symbol tables (intervals narrower and wider than a bucket).
+    #[test]
+    fn bucket_starts_name_the_symbol_holding_them() {
+        let mut flat = alloc::vec![1u32; 1000];
+        flat[0] += TOTAL - 1000;
+        for t in [
+            laplace_table(0.05, 127),
+            laplace_table(2.0, 128),
+            laplace_table(500.0, 1000),
+            SymbolTable::from_frequencies(-500, flat).unwrap(),
+            SymbolTable::from_frequencies(0, alloc::vec![1, TOTAL - 1]).unwrap(),
+        ] {
+            let cdf = &t.model.cdf;
+            for (j, &s) in t.model.first.iter().enumerate() {
+                let q = (j as u32) << (CDF_PRECISION - BUCKET_BITS);
+                let s = usize::from(s);
+                assert!(cdf[s] <= q && q < cdf[s + 1], "bucket {j}: symbol {s}");
+            }
+        }
+    }
+
     #[test]
     fn quantised_tables_are_valid_and_follow_the_probabilities() {
         let t = laplace_table(2.0, 128);
@@ -738,6 +804,20 @@ mod tests {
                 got, want,
                 "{channels}×{height}×{width}, {contexts} contexts"
             );
+            // The encoder's whole-plane pass gives the same contexts (signs do not count).
+            let mut scratch = vec![0u32; (height + 2) * (width + 3)];
+            let mut plane_ctx = vec![0u8; height * width];
+            let mut whole = Vec::new();
+            for c in 0..channels {
+                let plane: Vec<i32> = mags[c * height * width..][..height * width]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &m)| if i % 3 == 0 { -(m as i32) } else { m as i32 })
+                    .collect();
+                plane_contexts(&plane, width, contexts, &mut scratch, &mut plane_ctx);
+                whole.extend(plane_ctx.iter().map(|&c| usize::from(c)));
+            }
+            assert_eq!(whole, want, "whole planes, {channels}×{height}×{width}");
         }
     }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod container;
 mod cores;
 pub mod cpu_decoder;
+pub mod cpu_encoder;
 pub mod density;
 pub mod entropy;
 pub mod model_file;

@@ -155,6 +155,12 @@ impl Encoder {
         Self { hidden, project }
     }
 
+    /// The projection, when it is the whole encoder (no hidden layers): inference can
+    /// then run it as one matrix product ([`crate::cpu_encoder`]).
+    pub fn linear_projection(&self) -> Option<&Conv2d> {
+        self.hidden.is_empty().then_some(&self.project)
+    }
+
     pub fn forward(&self, packets: Tensor<4>) -> Tensor<4> {
         let x = self
             .hidden
@@ -343,8 +349,11 @@ impl Decoder {
             // starting from a working linear codec, the network's correction starts at
             // exactly zero (its input is far from small, so a random start would swamp it).
             conv_out: if identity_start(config) {
-                let mut c = conv(w, config.packet_channels(), kernel(m, 3), 1, device);
-                c.weight = Param::from_tensor(Tensor::zeros(c.weight.dims(), device));
+                let (k, out) = (kernel(m, 3), config.packet_channels());
+                let mut c = conv(w, out, k, 1, device);
+                // The shape from the configuration: asking the lazy parameter for its dims
+                // would draw the random weights this replaces (2 ms of every model load).
+                c.weight = Param::from_tensor(Tensor::zeros([out, w, k[0], k[1]], device));
                 c.bias = Some(Param::from_tensor(Tensor::zeros(
                     [config.packet_channels()],
                     device,

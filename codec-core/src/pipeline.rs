@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::bottleneck::Companding;
+use crate::bottleneck::{Companding, SymbolSearch};
 use crate::codec::quantize_deadzone;
 use crate::config::ModalityKind;
 use crate::container::{
@@ -76,8 +76,9 @@ impl Model {
         image: &RasterImage,
         limits: &Limits,
     ) -> Result<Vec<u8>, CodecError> {
-        let (header, z) = self.analyse_image_input(image, limits)?;
-        self.finish(header, z)
+        let (header, packets) = self.image_packets(image, limits)?;
+        let symbols = self.image_symbols_of(&header, packets)?;
+        self.finish(header, symbols)
     }
 
     /// The symbols `encode_image` would code, `[channels, height, width]` flattened, with
@@ -87,27 +88,38 @@ impl Model {
         image: &RasterImage,
         limits: &Limits,
     ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
-        let (_, z) = self.analyse_image_input(image, limits)?;
-        self.symbols(z)
+        let (header, packets) = self.image_packets(image, limits)?;
+        self.image_symbols_of(&header, packets)
     }
 
-    /// Header and pre-companding latent of an image.
-    fn analyse_image_input(
+    /// The encoder on an image's packets: [`CpuEncoder`](crate::cpu_encoder::CpuEncoder)
+    /// where it applies, Burn otherwise.
+    fn image_symbols_of(
+        &self,
+        header: &Header,
+        packets: Vec<f32>,
+    ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
+        let [c, h, w] = header.latent_shape.map(|v| v as usize);
+        match self.cpu_encoder() {
+            Some(encoder) => Ok((encoder.symbols(&packets, h * w), [c, h, w])),
+            None => self.symbols(self.image_latent(header, packets)),
+        }
+    }
+
+    /// Header and packet planes (`3·4^J` planes of the latent's height × width) of an
+    /// image.
+    fn image_packets(
         &self,
         image: &RasterImage,
         limits: &Limits,
-    ) -> Result<(Header, Tensor<4>), CodecError> {
+    ) -> Result<(Header, Vec<f32>), CodecError> {
         self.expect(ModalityKind::Image)?;
         check_image(image, limits)?;
         let (w, h) = (image.width as usize, image.height as usize);
         let planes = rgb_planes(image);
         let stride = self.config.stride();
         let (padded, ph, pw, left, top) = signal::pad_planes(&planes, 3, h, w, stride);
-        let levels = self.config.levels;
-        let packets = wpt_planes::forward_2d(padded, 3, ph, pw, levels);
-        let shape = [1, 3 << (2 * levels), ph / stride, pw / stride];
-        let x = Tensor::<4>::from_data(TensorData::new(packets, shape), &self.device());
-        let z = self.codec.encoder.forward(x);
+        let packets = wpt_planes::forward_2d(padded, 3, ph, pw, self.config.levels);
         let header = Header {
             model_id: self.id,
             signal: SignalMeta::Image(ImageMeta {
@@ -124,7 +136,15 @@ impl Model {
                 (pw / stride) as u32,
             ],
         };
-        Ok((header, z))
+        Ok((header, packets))
+    }
+
+    /// The encoder's output (before companding) through Burn, `[1, L, h, w]`.
+    fn image_latent(&self, header: &Header, packets: Vec<f32>) -> Tensor<4> {
+        let [_, h, w] = header.latent_shape.map(|v| v as usize);
+        let shape = [1, self.config.packet_channels(), h, w];
+        let x = Tensor::<4>::from_data(TensorData::new(packets, shape), &self.device());
+        self.codec.encoder.forward(x)
     }
 
     /// Decodes `.wl` bytes made by this model into an image (gray or RGB, at the source's
@@ -174,7 +194,8 @@ impl Model {
     /// (peak to ½), both stored in the header.
     pub fn encode_audio(&self, audio: &PcmAudio, limits: &Limits) -> Result<Vec<u8>, CodecError> {
         let (header, z) = self.analyse_audio_input(audio, limits)?;
-        self.finish(header, z)
+        let symbols = self.symbols(z)?;
+        self.finish(header, symbols)
     }
 
     /// The symbols `encode_audio` would code, as [`image_symbols`](Self::image_symbols).
@@ -322,7 +343,8 @@ impl Model {
     /// Information content in bits of an image's coded symbols under the float density
     /// (what training minimises): the coded payload should be within a few percent of it.
     pub fn estimated_bits_image(&self, image: &RasterImage) -> Result<f64, CodecError> {
-        let (_, z) = self.analyse_image_input(image, &Limits::default())?;
+        let (header, packets) = self.image_packets(image, &Limits::default())?;
+        let z = self.image_latent(&header, packets);
         let y = self.quantized(z);
         Ok(self.codec.density.bits(y).into_scalar::<f32>() as f64)
     }
@@ -360,12 +382,11 @@ impl Model {
     /// their `[channels, height, width]`.
     fn symbols(&self, z: Tensor<4>) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
         let [_, c, h, w] = z.dims();
-        let companding = Companding::new(self.config.latent_bits);
-        let deadzone = self.config.deadzone();
-        let symbols = to_vec(z)?
-            .into_iter()
-            .map(|v| companding.symbol(v, deadzone))
-            .collect();
+        let search = SymbolSearch::new(
+            Companding::new(self.config.latent_bits),
+            self.config.deadzone(),
+        );
+        let symbols = to_vec(z)?.into_iter().map(|v| search.symbol(v)).collect();
         Ok((symbols, [c, h, w]))
     }
 
@@ -377,9 +398,12 @@ impl Model {
         )
     }
 
-    /// Symbols, entropy coding and the container.
-    fn finish(&self, header: Header, z: Tensor<4>) -> Result<Vec<u8>, CodecError> {
-        let (symbols, [c, h, w]) = self.symbols(z)?;
+    /// Entropy coding and the container.
+    fn finish(
+        &self,
+        header: Header,
+        (symbols, [c, h, w]): (Vec<i32>, [usize; 3]),
+    ) -> Result<Vec<u8>, CodecError> {
         let (tables, shape) = self.tables_for(c, h, w);
         let payload = entropy::encode_planes(&symbols, &tables, &shape)?;
         Ok(WlFile { header, payload }.to_bytes()?)
