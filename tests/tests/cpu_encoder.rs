@@ -1,0 +1,136 @@
+//! Encoding runs the image encoder as matrix products with the symbol looked up
+//! (walloc_core::cpu_encoder), not through Burn, which training and export's estimates
+//! use. Products summed in another order can move a latent value by an ulp, and a value on
+//! a rounding boundary then gets the neighbouring symbol: encoders may differ so
+//! (DESIGN.md, determinism), so symbols may differ by one, rarely.
+
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use walloc_core::bottleneck::Companding;
+use walloc_core::codec::Codec;
+use walloc_core::config::CodecConfig;
+use walloc_core::container::Limits;
+use walloc_core::cpu_encoder::CpuEncoder;
+use walloc_core::model_file::Model;
+use walloc_core::pipeline::RasterImage;
+use walloc_core::{signal, wpt_planes};
+
+mod common;
+use common::{path, photo};
+
+/// The packet planes of an 8-bit RGB image as the pipeline makes them, and the latent's
+/// height and width.
+fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let mut planes = vec![0.0f32; 3 * w * h];
+    for (i, px) in image.samples.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            // As the pipeline scales 8-bit samples, to the bit.
+            planes[c * w * h + i] = f32::from(px[c]) * (1.0 / 255.0f32) - 0.5;
+        }
+    }
+    let stride = 1 << levels;
+    let (padded, ph, pw, _, _) = signal::pad_planes(&planes, 3, h, w, stride);
+    (
+        wpt_planes::forward_2d(padded, 3, ph, pw, levels),
+        ph / stride,
+        pw / stride,
+    )
+}
+
+/// The symbols of Burn's encoder output, rounded by the scalar definition.
+fn burn_symbols(codec: &Codec, config: &CodecConfig, x: &[f32], lh: usize, lw: usize) -> Vec<i32> {
+    let shape = [1, config.packet_channels(), lh, lw];
+    let x = Tensor::<4>::from_data(TensorData::new(x.to_vec(), shape), &Device::flex());
+    let companding = Companding::new(config.latent_bits);
+    codec
+        .encoder
+        .forward(x)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(|z| companding.symbol(z, config.deadzone()))
+        .collect()
+}
+
+/// How many symbols differ; panics if any differs by more than one.
+fn differing(a: &[i32], b: &[i32]) -> usize {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .filter(|(x, y)| {
+            assert!((*x - *y).abs() <= 1, "symbols {x} and {y}");
+            x != y
+        })
+        .count()
+}
+
+#[test]
+fn shipped_image_encoders_match_burn() {
+    let device = Device::flex();
+    for q in 1..=4 {
+        let bytes = std::fs::read(path(&format!("../assets/models/image-q{q}.wlm"))).unwrap();
+        let model = Model::from_bytes(&bytes, &device).unwrap();
+        let cpu = model
+            .cpu_encoder()
+            .unwrap_or_else(|| panic!("image-q{q} takes the matrix-product path"));
+        for name in ["photos/chelsea-crop.png", "photos/astronaut-crop.png"] {
+            let image = photo(name);
+            let (x, lh, lw) = packets(&image, model.config.levels);
+            let ours = cpu.symbols(&x, lh * lw);
+            // The pipeline encodes with exactly these symbols.
+            let (coded, shape) = model.image_symbols(&image, &Limits::default()).unwrap();
+            assert_eq!(shape, [model.config.latent_dim, lh, lw]);
+            assert_eq!(coded, ours, "image-q{q}, {name}: pipeline symbols");
+            let burn = burn_symbols(&model.codec, &model.config, &x, lh, lw);
+            let n = differing(&burn, &ours);
+            // Measured: none differ on these photos; allow one in ten thousand.
+            assert!(
+                n * 10_000 <= ours.len(),
+                "image-q{q}, {name}: {n} of {} symbols differ from Burn's",
+                ours.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn random_encoders_match_burn() {
+    let device = Device::flex();
+    for latent in [192, 48, 5] {
+        let mut config = CodecConfig::preset("image-small").unwrap();
+        config.latent_dim = latent;
+        config.deadzone = Some(0.15);
+        let codec = Codec::new(&config, &device);
+        let cpu = CpuEncoder::new(&codec.encoder, &config).expect("a linear encoder");
+        // Odd sizes: positions not a multiple of the product's block, nor of the vectors.
+        for (lh, lw) in [(1, 1), (7, 37), (19, 29)] {
+            let x = Tensor::<4>::random(
+                [1, config.packet_channels(), lh, lw],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+            let ours = cpu.symbols(&x, lh * lw);
+            let burn = burn_symbols(&codec, &config, &x, lh, lw);
+            let n = differing(&burn, &ours);
+            assert!(
+                n * 1_000 <= ours.len().max(1_000),
+                "latent {latent}, {lh}×{lw}: {n} of {} symbols differ",
+                ours.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn encoders_with_hidden_layers_stay_with_burn() {
+    let device = Device::flex();
+    let mut config = CodecConfig::preset("image-small").unwrap();
+    config.encoder_hidden_layers = 1;
+    config.encoder_hidden_width = 64;
+    let codec = Codec::new(&config, &device);
+    assert!(CpuEncoder::new(&codec.encoder, &config).is_none());
+}
