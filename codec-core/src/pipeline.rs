@@ -115,10 +115,8 @@ impl Model {
     ) -> Result<(Header, Vec<f32>), CodecError> {
         self.expect(ModalityKind::Image)?;
         check_image(image, limits)?;
-        let (w, h) = (image.width as usize, image.height as usize);
-        let planes = rgb_planes(image);
         let stride = self.config.stride();
-        let (padded, ph, pw, left, top) = signal::pad_planes(&planes, 3, h, w, stride);
+        let (padded, ph, pw, left, top) = padded_rgb_planes(image, stride);
         let packets = wpt_planes::forward_2d(padded, 3, ph, pw, self.config.levels);
         let header = Header {
             model_id: self.id,
@@ -613,19 +611,33 @@ fn check_audio(
     Ok(())
 }
 
-/// Interleaved samples → three planes in [−½, ½] (gray replicated, alpha dropped).
-fn rgb_planes(image: &RasterImage) -> Vec<f32> {
-    let n = image.width as usize * image.height as usize;
+/// Interleaved samples → three planes in [−½, ½] (gray replicated, alpha dropped),
+/// reflect-padded to multiples of `multiple` as [`signal::pad_planes`] pads: the padded
+/// planes in one pass, without the unpadded ones in between. Returns the planes, their
+/// size and the (left, top) padding.
+fn padded_rgb_planes(
+    image: &RasterImage,
+    multiple: usize,
+) -> (Vec<f32>, usize, usize, usize, usize) {
+    let (w, h) = (image.width as usize, image.height as usize);
     let ch = image.channels as usize;
     let scale = 1.0 / ((1u32 << image.bit_depth) - 1) as f32;
-    let mut planes = alloc::vec![0.0f32; 3 * n];
-    for (i, px) in image.samples.chunks_exact(ch).enumerate() {
-        for c in 0..3 {
-            let v = if ch >= 3 { px[c] } else { px[0] };
-            planes[c * n + i] = v as f32 * scale - 0.5;
+    let (top, bottom) = signal::padding(h, multiple);
+    let (left, right) = signal::padding(w, multiple);
+    let (ph, pw) = (h + top + bottom, w + left + right);
+    let cols: Vec<usize> = (0..pw)
+        .map(|x| signal::reflect_index(x as isize - left as isize, w))
+        .collect();
+    let mut out = Vec::with_capacity(3 * ph * pw);
+    for c in 0..3 {
+        let c = if ch >= 3 { c } else { 0 };
+        for y in 0..ph {
+            let row = &image.samples
+                [signal::reflect_index(y as isize - top as isize, h) * w * ch..][..w * ch];
+            out.extend(cols.iter().map(|&x| row[x * ch + c] as f32 * scale - 0.5));
         }
     }
-    planes
+    (out, ph, pw, left, top)
 }
 
 /// Three planes → interleaved gray or RGB at the stored bit depth, clamped and rounded.
@@ -649,5 +661,49 @@ fn from_rgb_planes(planes: &[f32], meta: &ImageMeta) -> RasterImage {
         channels: channels as u8,
         bit_depth: meta.bit_depth,
         samples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass padded planes equal planes made first and padded after, for gray,
+    /// gray + alpha, RGB and RGBA at 8 and 16 bits, sizes that need no padding, some, and
+    /// more than the image (a 1×1 image padded to 8×8).
+    #[test]
+    fn padded_planes_equal_planes_then_padding() {
+        for (w, h, channels, bit_depth) in [
+            (8u32, 8u32, 3u8, 8u8),
+            (13, 5, 1, 8),
+            (1, 1, 2, 16),
+            (10, 17, 4, 16),
+        ] {
+            let n = (w * h) as usize * usize::from(channels);
+            let samples: Vec<u16> = (0..n)
+                .map(|i| ((i * 7919) % (1usize << bit_depth)) as u16)
+                .collect();
+            let image = RasterImage {
+                width: w,
+                height: h,
+                channels,
+                bit_depth,
+                samples,
+            };
+            let (w, h) = (w as usize, h as usize);
+            let scale = 1.0 / ((1u32 << bit_depth) - 1) as f32;
+            let mut planes = vec![0.0f32; 3 * w * h];
+            for (i, px) in image.samples.chunks_exact(channels as usize).enumerate() {
+                for c in 0..3 {
+                    let v = if channels >= 3 { px[c] } else { px[0] };
+                    planes[c * w * h + i] = v as f32 * scale - 0.5;
+                }
+            }
+            assert_eq!(
+                padded_rgb_planes(&image, 8),
+                signal::pad_planes(&planes, 3, h, w, 8),
+                "{w}×{h}, {channels} channels"
+            );
+        }
     }
 }
