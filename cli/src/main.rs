@@ -139,6 +139,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// An input file's signal, read and decoded.
+enum Signal {
+    Image(walloc_core::pipeline::RasterImage),
+    Audio(walloc_core::pipeline::PcmAudio),
+}
+
+impl Signal {
+    fn read(kind: Kind, path: &Path, limits: &Limits) -> Result<Self, String> {
+        Ok(match kind {
+            Kind::Image => Self::Image(media::read_image(path, limits)?),
+            Kind::Audio => Self::Audio(media::read_wav(path, limits)?),
+        })
+    }
+}
+
 /// Runs a command; returns how many inputs failed (each already reported).
 fn run(command: Command) -> Result<usize, String> {
     match command {
@@ -154,10 +169,21 @@ fn run(command: Command) -> Result<usize, String> {
             batch(&inputs, output.as_deref(), &common, "wl", |input, out| {
                 let kind =
                     media::kind_of(input).ok_or("not an image or WAV file (by its extension)")?;
-                let model = models.for_encoding(kind, quality)?;
-                let bytes = match kind {
-                    Kind::Image => model.encode_image(&media::read_image(input, &limits)?, &limits),
-                    Kind::Audio => model.encode_audio(&media::read_wav(input, &limits)?, &limits),
+                // The input is read and decoded on another core while the model loads
+                // (each takes milliseconds; a whole encode, tens). A model error still
+                // comes first, as when the input was read after it.
+                let (model, signal) = std::thread::scope(|s| {
+                    let signal = s.spawn(|| Signal::read(kind, input, &limits));
+                    let model = models.for_encoding(kind, quality);
+                    let signal = signal
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (model, signal)
+                });
+                let (model, signal) = (model?, signal?);
+                let bytes = match &signal {
+                    Signal::Image(image) => model.encode_image(image, &limits),
+                    Signal::Audio(audio) => model.encode_audio(audio, &limits),
                 }
                 .map_err(|e| e.to_string())?;
                 media::write_atomic(out, &bytes)?;
