@@ -129,6 +129,11 @@ fn stages(c: &mut Criterion) {
     g.bench_function("model load", |b| {
         b.iter(|| Model::from_bytes(black_box(&bytes), &device).unwrap())
     });
+    // As `walloc` loads its built-in models: the id in the header is trusted (a unit test
+    // checks it), so no SHA-256 of the file.
+    g.bench_function("model load (built in)", |b| {
+        b.iter(|| Model::from_trusted_bytes(black_box(&bytes), &device).unwrap())
+    });
     // Paid once per process, at its first decode: the decoder's weights into Winograd form.
     g.bench_function("decoder layout", |b| {
         b.iter(|| CpuDecoder::new(black_box(&model.codec.decoder), &model.config).unwrap())
