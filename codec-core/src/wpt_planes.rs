@@ -260,7 +260,9 @@ fn synthesise_row(lo: &[f32], hi: &[f32], scratch: &mut Vec<f32>, x: &mut [f32])
 
 crate::cores::wide_vectors! {
     /// [`synthesise_row`] down the columns: `h × w` subbands → `2h` rows of `w` lying
-    /// `stride` apart in `x`, `LANES` columns at a time in registers.
+    /// `stride` apart in `x`, `LANES` columns at a time in registers. Both rows of an
+    /// output pair read the same five rows of each subband, so they are summed together
+    /// from one load of each.
     fn synthesise_columns(
         lo: &[f32],
         hi: &[f32],
@@ -273,28 +275,33 @@ crate::cores::wide_vectors! {
             let at = |q: usize| (j + 2 + 5 * h - q) % h * w;
             let rows: [(&[f32], &[f32]); 5] =
                 core::array::from_fn(|q| (&lo[at(q)..][..w], &hi[at(q)..][..w]));
-            for p in 0..2 {
-                let dst = &mut x[(2 * j + p) * stride..][..w];
-                let mut c = 0;
-                while c < w {
-                    let lanes = LANES.min(w - c);
-                    let mut v = [0.0f32; LANES];
-                    for (q, (l, hh)) in rows.iter().enumerate() {
-                        let (a, b) = (REC_LO[2 * q + p], REC_HI[2 * q + p]);
-                        if lanes == LANES {
-                            let (l, hh) = (&l[c..][..LANES], &hh[c..][..LANES]);
+            let (even, odd) = x[2 * j * stride..].split_at_mut(stride);
+            let (even, odd) = (&mut even[..w], &mut odd[..w]);
+            let mut c = 0;
+            while c < w {
+                let lanes = LANES.min(w - c);
+                let mut v = [[0.0f32; LANES]; 2];
+                for (q, (l, hh)) in rows.iter().enumerate() {
+                    if lanes == LANES {
+                        let (l, hh) = (&l[c..][..LANES], &hh[c..][..LANES]);
+                        for (p, v) in v.iter_mut().enumerate() {
+                            let (a, b) = (REC_LO[2 * q + p], REC_HI[2 * q + p]);
                             for i in 0..LANES {
                                 v[i] += a * l[i] + b * hh[i];
                             }
-                        } else {
+                        }
+                    } else {
+                        for (p, v) in v.iter_mut().enumerate() {
+                            let (a, b) = (REC_LO[2 * q + p], REC_HI[2 * q + p]);
                             for i in 0..lanes {
                                 v[i] += a * l[c + i] + b * hh[c + i];
                             }
                         }
                     }
-                    dst[c..c + lanes].copy_from_slice(&v[..lanes]);
-                    c += lanes;
                 }
+                even[c..c + lanes].copy_from_slice(&v[0][..lanes]);
+                odd[c..c + lanes].copy_from_slice(&v[1][..lanes]);
+                c += lanes;
             }
         }
     }
