@@ -18,7 +18,8 @@ use crate::wpt::{DEC_HI, DEC_LO, REC_HI, REC_LO};
 ///
 /// Each level runs in two passes, each shared out among the cores in even parts: every
 /// row along the width (into `[lo | hi]` rows), then every (plane, width band) down the
-/// height. A level keeps the number of values, so three buffers serve all levels.
+/// height. A level keeps the number of values, and its input is dead once the rows are
+/// done, so the columns write back over it: two buffers serve all levels.
 pub fn forward_2d(
     x: Vec<f32>,
     channels: usize,
@@ -29,7 +30,6 @@ pub fn forward_2d(
     assert_eq!(x.len(), channels * height * width);
     let (mut data, mut h, mut w) = (x, height, width);
     let mut by_w = vec![0.0f32; if levels > 0 { data.len() } else { 0 }];
-    let mut out = vec![0.0f32; by_w.len()];
     for _ in 0..levels {
         assert!(h % 2 == 0 && w % 2 == 0, "{h}×{w} cannot be split");
         let (hh, hw) = (h / 2, w / 2);
@@ -41,7 +41,7 @@ pub fn forward_2d(
         // Columns: band b = 0 (low along the width) or 1 of plane p, h rows of stride w,
         // becomes subbands 2b (low along the height) and 2b + 1 of hh × hw each.
         let src = &by_w;
-        in_parts(&mut out, 2 * hh * hw, |first, part| {
+        in_parts(&mut data, 2 * hh * hw, |first, part| {
             for (i, bands) in part.chunks_exact_mut(2 * hh * hw).enumerate() {
                 let (p, b) = ((first + i) / 2, (first + i) % 2);
                 let x = &src[p * h * w + b * hw..];
@@ -49,7 +49,6 @@ pub fn forward_2d(
                 analyse_columns(x, h, hw, w, lo, hi);
             }
         });
-        core::mem::swap(&mut data, &mut out);
         h = hh;
         w = hw;
     }
@@ -58,7 +57,8 @@ pub fn forward_2d(
 
 /// Inverse of [`forward_2d`]: `channels·4^levels` planes of `height × width` →
 /// `channels` planes of `height·2^levels × width·2^levels`, in the same two passes in
-/// reverse: down the height per (plane, width band), then along every row.
+/// reverse: down the height per (plane, width band), then along every row, back over the
+/// level's input.
 pub fn inverse_2d(
     y: Vec<f32>,
     channels: usize,
@@ -70,7 +70,6 @@ pub fn inverse_2d(
     assert_eq!(y.len(), packets * height * width);
     let (mut data, mut h, mut w) = (y, height, width);
     let mut by_h = vec![0.0f32; if levels > 0 { data.len() } else { 0 }];
-    let mut out = vec![0.0f32; by_h.len()];
     for _ in 0..levels {
         let (h2, w2) = (2 * h, 2 * w);
         // Columns: subbands 2b and 2b + 1 of a group of four (h × w each) become band b,
@@ -88,10 +87,9 @@ pub fn inverse_2d(
         });
         // Rows: [lo | hi] of w each becomes a row of 2w.
         let rows = &by_h;
-        in_parts(&mut out, w2, |first, part| {
+        in_parts(&mut data, w2, |first, part| {
             synthesise_rows(&rows[first * w2..][..part.len()], w, part)
         });
-        core::mem::swap(&mut data, &mut out);
         h = h2;
         w = w2;
     }
