@@ -6,7 +6,7 @@
 //! copies, and an `erff` per latent value: about a third of a whole `walloc encode`. The
 //! products sum in another order than Burn's convolution, so a latent value can differ in
 //! its last bit and, when it lies on a rounding boundary, its symbol by one; encoders may
-//! differ so (docs/format.md, determinism), and the tests bound how often it happens.
+//! differ so (DESIGN.md, "Determinism"), and tests/tests/cpu_encoder.rs bounds how often.
 
 use alloc::vec;
 use alloc::vec::Vec;

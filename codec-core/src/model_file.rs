@@ -30,8 +30,7 @@ use burn::tensor::{Bytes, Device};
 use sha2::{Digest, Sha256};
 
 use crate::codec::Codec;
-use crate::config::CodecConfig;
-use crate::config::ModalityKind;
+use crate::config::{CodecConfig, ModalityKind};
 use crate::container::{Limits, ModelId};
 use crate::cpu_decoder::CpuDecoder;
 use crate::cpu_encoder::CpuEncoder;
