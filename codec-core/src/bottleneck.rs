@@ -66,8 +66,8 @@ impl Companding {
 /// [`Companding::symbol`] as a lookup: the symbol is a nondecreasing function of z, so it
 /// is fixed by the smallest z at which each symbol starts. Those boundaries are found once
 /// by bisection over the f32 values themselves, with `symbol` as the judge. A symbol is
-/// then a bucket of a fine grid over z (which names the highest symbol starting before
-/// the bucket) and a step or two up the boundaries, instead of an `erff`: the erf, the
+/// then a bucket of a fine grid over z (which counts the boundaries in earlier buckets)
+/// and a comparison with the next boundary or two, instead of an `erff`: the erf, the
 /// division and the rounding were a sixth of a whole `walloc encode`.
 ///
 /// Exact wherever `symbol` is monotone in z, which holds for every f32 with the shipped
@@ -79,8 +79,7 @@ pub struct SymbolSearch {
     /// `starts[i]` = the smallest z whose symbol is at least `min + i + 1`, then NaN as a
     /// sentinel that no comparison passes (the lowest symbol starts at −∞).
     starts: alloc::vec::Vec<f32>,
-    /// `grid[b]` = the number of boundaries at or below the start of bucket b, less one
-    /// for safety from rounding in the bucket's computation (never below 0).
+    /// `grid[b]` = the number of boundaries that fall in buckets before b.
     grid: alloc::vec::Vec<u16>,
     /// The grid: bucket b starts at `low + b / scale`.
     low: f32,
@@ -116,14 +115,17 @@ impl SymbolSearch {
         };
         let scale = (GRID - 1) as f32 / (last - first);
         let low = first;
+        // Bucket b starts with the boundaries in earlier buckets, as `bucket` (the very
+        // arithmetic of a lookup) places them: it is nondecreasing in z, so a boundary in
+        // an earlier bucket lies below every z of bucket b, one in a later bucket above.
         let mut grid = alloc::vec![0u16; GRID];
-        let mut below = 0usize;
-        for (b, g) in grid.iter_mut().enumerate() {
-            let edge = low + b as f32 / scale;
-            while below < starts.len() && starts[below] <= edge {
-                below += 1;
+        for &start in &starts {
+            if let Some(g) = grid.get_mut(bucket(start, low, scale) + 1) {
+                *g += 1;
             }
-            *g = below.saturating_sub(1) as u16;
+        }
+        for b in 1..GRID {
+            grid[b] += grid[b - 1];
         }
         starts.push(f32::NAN);
         Self {
@@ -141,15 +143,22 @@ impl SymbolSearch {
         if z.is_nan() {
             return 0;
         }
-        // A float-to-int `as` saturates: below the grid is bucket 0, above it the last.
-        let b = (((z - self.low) * self.scale) as usize).min(GRID - 1);
-        let mut i = usize::from(self.grid[b]);
-        // Boundaries i.. may lie at or below z (at most a few); the sentinel stops the walk.
+        let mut i = usize::from(self.grid[bucket(z, self.low, self.scale)]);
+        // Only boundaries in z's own bucket (rarely more than one) are left to compare;
+        // the sentinel stops the walk.
         while self.starts[i] <= z {
             i += 1;
         }
         self.min + i as i32
     }
+}
+
+/// The grid bucket of z: nondecreasing in z (a subtraction, a multiplication by a
+/// positive number and a float-to-int `as`, which saturates: below the grid is bucket 0,
+/// above it the last).
+#[inline(always)]
+fn bucket(z: f32, low: f32, scale: f32) -> usize {
+    (((z - low) * scale) as usize).min(GRID - 1)
 }
 
 /// f32 → u32 with the same order as the numbers (−0 just below +0); NaNs fall outside
