@@ -39,29 +39,12 @@ pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(
     }
 }
 
-/// Runs `f` compiled for AVX2 where the CPU has it (loops over floats then work on
-/// eight at a time instead of the baseline's four). The operations are the same (no
-/// fused multiply-add), so are the results. What `f` calls must be inlined into it.
-#[inline(always)]
-pub(crate) fn with_wide_vectors(f: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn avx2(f: impl FnOnce()) {
-            f()
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU was just found to have AVX2.
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
-}
-
 /// Defines a function whose body is compiled twice, for the baseline and for AVX2, and
-/// runs the AVX2 copy where the CPU has it: [`with_wide_vectors`] for a whole function,
-/// which does not depend on the optimiser inlining a closure into the AVX2 frame (the
-/// wavelet loops stayed on four-wide vectors that way). Same operations, same results.
+/// runs the AVX2 copy where the CPU has it: loops over floats then work on eight at a
+/// time instead of four. Same operations (no fused multiply-add), same results. What the
+/// body calls must be `#[inline(always)]` to be compiled for AVX2 with it. A whole
+/// function, not a closure handed to an AVX2 frame: the optimiser did not inline such
+/// closures (the wavelet loops and the decoder's transforms ran four-wide that way).
 macro_rules! wide_vectors {
     ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*

@@ -427,9 +427,7 @@ impl Grid {
         };
         crate::cores::each_part(parts, |i, part| {
             let first = i * per;
-            crate::cores::with_wide_vectors(|| {
-                self.conv_tiles(conv, input, skip, first..(first + per).min(ty), part)
-            })
+            conv_tiles(self, conv, input, skip, first..(first + per).min(ty), part)
         });
     }
 
@@ -472,31 +470,16 @@ impl Grid {
                 }
             }
             for xi in 0..A * A {
-                // SAFETY: the shapes and strides describe m_ξ (n × cout, row-major), v_ξ
-                // (n × cin) and U_ξ (cin × cout), all within their slices.
-                unsafe {
-                    gemm::gemm(
-                        n,
-                        cout,
-                        cin,
-                        m[xi * n * cout..].as_mut_ptr(),
-                        1,
-                        cout as isize,
-                        false,
-                        v[xi * n * cin..].as_ptr(),
-                        1,
-                        cin as isize,
-                        conv.wino[xi * cin * cout..].as_ptr(),
-                        1,
-                        cout as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                // m_ξ (n × cout) = v_ξ (n × cin) · U_ξ (cin × cout).
+                crate::matmul::product(
+                    (n, cout, cin),
+                    &mut m[xi * n * cout..],
+                    cout,
+                    &v[xi * n * cin..],
+                    cin,
+                    &conv.wino[xi * cin * cout..],
+                    cout,
+                );
             }
             for (i, t) in (t0..t0 + n).enumerate() {
                 let mat: [&[f32]; A * A] =
@@ -546,6 +529,21 @@ impl Grid {
                 }
             }
         }
+    }
+}
+
+crate::cores::wide_vectors! {
+    /// [`Grid::conv_tiles`], compiled for AVX2 too: the input and output transforms and
+    /// the epilogue are loops over channels.
+    fn conv_tiles(
+        grid: &Grid,
+        conv: &Conv3,
+        input: &[f32],
+        skip: Option<&[f32]>,
+        tile_rows: core::ops::Range<usize>,
+        dest: RowsDest<'_>,
+    ) {
+        grid.conv_tiles(conv, input, skip, tile_rows, dest)
     }
 }
 

@@ -89,32 +89,17 @@ impl CpuEncoder {
         let mut z = vec![0.0f32; m * BLOCK];
         for j0 in (0..positions).step_by(BLOCK) {
             let n = BLOCK.min(positions - j0);
-            // SAFETY: z is m × n (row stride n) within its m·BLOCK values; the weights'
-            // rows first..first+m (cin each) and the packets' columns j0..j0+n of cin rows
-            // of stride `positions` lie within their slices.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    self.cin,
-                    z.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    self.weight[first * self.cin..].as_ptr(),
-                    1,
-                    self.cin as isize,
-                    packets[j0..].as_ptr(),
-                    1,
-                    positions as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            // z (m × n) = the weights' rows first.. (m × cin) · the packets' columns
+            // j0..j0 + n (cin × n, rows `positions` apart).
+            crate::matmul::product(
+                (m, n, self.cin),
+                &mut z,
+                n,
+                &self.weight[first * self.cin..],
+                self.cin,
+                &packets[j0..],
+                positions,
+            );
             for (c, row) in z.chunks_exact(n).take(m).enumerate() {
                 let b = self.bias[first + c];
                 let dst = &mut out[c * positions + j0..][..n];

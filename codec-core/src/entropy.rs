@@ -367,12 +367,7 @@ where
                 let i = row * width + col;
                 if contexts > 1 {
                     let p = base + col;
-                    let s = 2 * (mags[p - 1] + mags[p - pw])
-                        + mags[p - 2]
-                        + mags[p - pw - 1]
-                        + mags[p - pw + 1]
-                        + mags[p - 2 * pw];
-                    let ctx = ((32 - s.leading_zeros()) as usize).min(last);
+                    let ctx = bordered_context(&mags, p, pw, last);
                     mags[p] = f(c, c * per_channel + i, ctx)?;
                 } else {
                     f(c, c * per_channel + i, 0)?;
@@ -466,19 +461,26 @@ fn plane_contexts(plane: &[i32], width: usize, contexts: usize, mags: &mut [u32]
             *m = v.unsigned_abs();
         }
     }
-    let last = (contexts - 1) as u32;
     for (row, ctx) in out.chunks_exact_mut(width).enumerate() {
         let p0 = (row + 2) * pw + 2;
         for (col, ctx) in ctx.iter_mut().enumerate() {
-            let p = p0 + col;
-            let s = 2 * (mags[p - 1] + mags[p - pw])
-                + mags[p - 2]
-                + mags[p - pw - 1]
-                + mags[p - pw + 1]
-                + mags[p - 2 * pw];
-            *ctx = (32 - s.leading_zeros()).min(last) as u8;
+            *ctx = bordered_context(mags, p0 + col, pw, contexts - 1) as u8;
         }
     }
+}
+
+/// The context of the symbol at `p` (the bit length of its weighted neighbour sum, as the
+/// test-only `context` defines it, capped at `last`) in a magnitude plane `pw` values wide
+/// with two zero rows above, two zero columns to the left and one to the right: the
+/// layout of both the coding walk and the encoder's whole-plane pass.
+#[inline(always)]
+fn bordered_context(mags: &[u32], p: usize, pw: usize, last: usize) -> usize {
+    let s = 2 * (mags[p - 1] + mags[p - pw])
+        + mags[p - 2]
+        + mags[p - pw - 1]
+        + mags[p - pw + 1]
+        + mags[p - 2 * pw];
+    ((32 - s.leading_zeros()) as usize).min(last)
 }
 
 /// Decodes what [`encode`] wrote with the same tables and shape. A corrupt payload gives
