@@ -455,7 +455,7 @@ fn print_info(h: &Header, file_bytes: usize, model_name: Option<&str>, json: boo
     let latent_values = u64::from(c) * u64::from(lh) * u64::from(lw);
     let bits = file_bytes as f64 * 8.0;
     let mut v = serde_json::json!({
-        "format_version": container::FORMAT_VERSION,
+        "format_version": h.version,
         "bytes": file_bytes,
         "model_id": id_hex(&h.model_id),
         "model": model_name,
@@ -509,9 +509,10 @@ fn print_info(h: &Header, file_bytes: usize, model_name: Option<&str>, json: boo
         );
     } else {
         println!(
-            "{text}\nmodel {}{}",
+            "{text}\nmodel {}{}\n.wl format version {}",
             id_hex(&h.model_id),
-            model_name.map(|n| format!(" ({n})")).unwrap_or_default()
+            model_name.map(|n| format!(" ({n})")).unwrap_or_default(),
+            h.version
         );
     }
 }

@@ -178,8 +178,13 @@ fn info_reports_the_signal_and_the_model() {
     assert_eq!(v["latent_shape"], serde_json::json!([4, 12, 15]));
     let bpp = v["bpp"].as_f64().unwrap();
     assert!((bpp - bytes as f64 * 8.0 / (120.0 * 90.0)).abs() < 1e-9);
+    assert_eq!(v["format_version"], 2);
     let text = ok(&["info", s(&dir.join("cat.wl"))]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("image 120×90"));
+    // A version 1 file says so.
+    let v1 = ok(&["info", "--json", s(&data("golden/chelsea-crop.v1.wl"))]);
+    let v1: serde_json::Value = serde_json::from_slice(&v1.stdout).unwrap();
+    assert_eq!(v1["format_version"], 1);
 }
 
 #[test]

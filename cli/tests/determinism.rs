@@ -3,7 +3,9 @@
 //! gives output whose SHA-256 is committed too (tests/data/golden/decoded.sha256). The
 //! hashes are over the decoded samples, not a container: the RGB8 pixels row by row for
 //! the image, the 32-bit float samples (`decode --float`), interleaved little-endian, for
-//! the audio. WALLOC_BLESS=1 rewrites them all after an intended change.
+//! the audio. WALLOC_BLESS=1 rewrites them all after an intended change. The same signals
+//! as written by format version 1 (`*.v1.wl`, kept from before version 2) still decode,
+//! to the same output.
 
 use std::path::Path;
 
@@ -26,6 +28,8 @@ struct Golden {
     model: &'static str,
     /// The committed encoding under tests/data/golden.
     wl: &'static str,
+    /// The same signal as format version 1 wrote it (the same symbols, one stream).
+    v1: &'static str,
     /// What the decoded file is called in the scratch folder (its extension picks the
     /// format), and how its samples are hashed.
     decoded: &'static str,
@@ -53,6 +57,7 @@ const GOLDEN: [Golden; 2] = [
         source: "photos/chelsea-crop.png",
         model: "models/tiny-image.wlm",
         wl: "golden/chelsea-crop.wl",
+        v1: "golden/chelsea-crop.v1.wl",
         decoded: "decoded.png",
         hash: image_hash,
     },
@@ -60,6 +65,7 @@ const GOLDEN: [Golden; 2] = [
         source: "audio/nebula-0.5s.wav",
         model: "models/tiny-audio.wlm",
         wl: "golden/nebula-0.5s.wl",
+        v1: "golden/nebula-0.5s.v1.wl",
         decoded: "decoded.wav",
         hash: audio_hash,
     },
@@ -97,19 +103,32 @@ fn golden_files_encode_and_decode_to_the_committed_bytes() {
             "{}: the encoded bytes changed",
             g.wl
         );
-        // Decoding the committed file gives the committed samples.
-        let decoded = dir.join(g.decoded);
-        ok(&[
-            "decode",
-            "-q",
-            "--float",
-            "--model",
-            s(&model),
-            s(&data(g.wl)),
-            "-o",
-            s(&decoded),
-        ]);
-        hashes.push((g.wl.to_string(), (g.hash)(&decoded)));
+        // Decoding the committed file gives the committed samples, and so does decoding
+        // the version 1 file of the same signal.
+        let decode = |wl: &str, name: &str| {
+            let decoded = dir
+                .join(name)
+                .with_extension(Path::new(g.decoded).extension().unwrap());
+            ok(&[
+                "decode",
+                "-q",
+                "--float",
+                "--model",
+                s(&model),
+                s(&data(wl)),
+                "-o",
+                s(&decoded),
+            ]);
+            (g.hash)(&decoded)
+        };
+        let hash = decode(g.wl, "decoded");
+        assert_eq!(
+            decode(g.v1, "decoded-v1"),
+            hash,
+            "{}: the version 1 file decodes differently",
+            g.v1
+        );
+        hashes.push((g.wl.to_string(), hash));
     }
     if bless() {
         let text: String = hashes

@@ -52,6 +52,7 @@ fn a_100000_by_100000_claim_is_refused_from_the_header() {
     let dir = scratch("huge");
     let wl = WlFile {
         header: Header {
+            version: walloc_core::container::FORMAT_VERSION,
             model_id: [9; 16],
             signal: SignalMeta::Image(ImageMeta {
                 width: 100_000,

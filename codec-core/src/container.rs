@@ -11,9 +11,13 @@ use alloc::vec::Vec;
 /// The first eight bytes of every `.wl` file. Like PNG's signature, the high byte and the
 /// CR LF / SUB / LF sequence catch text-mode transfers and truncation to 7 bits.
 pub const MAGIC: [u8; 8] = *b"\x89WLC\r\n\x1a\n";
-/// The only layout this reader understands. Any change of layout bumps it; readers refuse
-/// versions they do not know.
-pub const FORMAT_VERSION: u16 = 1;
+/// The version encoders write. Any change of layout bumps it; readers refuse versions they
+/// do not know. Version 2 changed only the payload (docs/format.md): a map of all-zero
+/// channels and independent streams.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this reader still reads (version 1: one range-coded stream of every
+/// channel).
+pub const OLDEST_VERSION: u16 = 1;
 
 /// Identifies the model a file was encoded with: the first 16 bytes of the SHA-256 of the
 /// model file's content.
@@ -90,6 +94,9 @@ impl SignalMeta {
 /// Everything before the payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
+    /// The format version: [`FORMAT_VERSION`] for what encoders write, down to
+    /// [`OLDEST_VERSION`] for what was read. It decides how the payload is laid out.
+    pub version: u16,
     pub model_id: ModelId,
     pub signal: SignalMeta,
     /// `[channels, height, width]` of the integer latent (audio: height 1).
@@ -181,7 +188,7 @@ pub enum FormatError {
     #[error("not a .wl file (bad magic bytes)")]
     BadMagic,
     #[error(
-        "unsupported .wl format version {found} (this walloc reads version {supported}); a newer walloc may read it"
+        "unsupported .wl format version {found} (this walloc reads versions 1 to {supported}); a newer walloc may read it"
     )]
     UnsupportedVersion { found: u16, supported: u16 },
     #[error("unknown modality {0} in the header (0 = image, 1 = audio)")]
@@ -272,7 +279,7 @@ fn parse_header(bytes: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
     }
     r.take(MAGIC.len(), "the magic bytes")?;
     let version = r.u16("the format version")?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(FormatError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,
@@ -403,6 +410,7 @@ fn parse_header(bytes: &[u8], limits: &Limits) -> Result<Parsed, FormatError> {
     };
     Ok(Parsed {
         header: Header {
+            version,
             model_id,
             signal,
             latent_shape,
@@ -467,7 +475,13 @@ impl WlFile {
         let mut out =
             Vec::with_capacity(COMMON_LEN + AUDIO_FIXED_LEN + CRC_LEN + self.payload.len());
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&h.version) {
+            return Err(FormatError::UnsupportedVersion {
+                found: h.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        out.extend_from_slice(&h.version.to_le_bytes());
         out.push(match h.signal {
             SignalMeta::Image(_) => MODALITY_IMAGE,
             SignalMeta::Audio(_) => MODALITY_AUDIO,
@@ -529,6 +543,7 @@ mod tests {
     fn image_file() -> WlFile {
         WlFile {
             header: Header {
+                version: FORMAT_VERSION,
                 model_id: [7; 16],
                 signal: SignalMeta::Image(ImageMeta {
                     width: 120,

@@ -14,6 +14,7 @@ pub mod cpu_decoder;
 pub mod cpu_encoder;
 pub mod density;
 pub mod entropy;
+pub mod latent_payload;
 mod matmul;
 pub mod model_file;
 pub mod nets;

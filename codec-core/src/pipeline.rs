@@ -16,9 +16,11 @@ use crate::bottleneck::{Companding, SymbolSearch};
 use crate::codec::quantize_deadzone;
 use crate::config::ModalityKind;
 use crate::container::{
-    AudioMeta, FormatError, Header, ImageMeta, Limits, SampleFormat, SignalMeta, WlFile,
+    AudioMeta, FORMAT_VERSION, FormatError, Header, ImageMeta, Limits, SampleFormat, SignalMeta,
+    WlFile,
 };
 use crate::entropy::{self, EntropyError};
+use crate::latent_payload;
 use crate::model_file::{Model, id_hex};
 use crate::signal;
 use crate::wpt_planes;
@@ -119,6 +121,7 @@ impl Model {
         let (padded, ph, pw, left, top) = padded_rgb_planes(image, stride);
         let packets = wpt_planes::forward_2d(padded, 3, ph, pw, self.config.levels);
         let header = Header {
+            version: FORMAT_VERSION,
             model_id: self.id,
             signal: SignalMeta::Image(ImageMeta {
                 width: image.width,
@@ -267,6 +270,7 @@ impl Model {
         // Groups become latent channels of one `[1, groups·L, 1, n]` latent.
         let z = z.reshape([1, groups * l, 1, n]);
         let header = Header {
+            version: FORMAT_VERSION,
             model_id: self.id,
             signal: SignalMeta::Audio(AudioMeta {
                 sample_rate: audio.sample_rate,
@@ -403,7 +407,7 @@ impl Model {
         (symbols, [c, h, w]): (Vec<i32>, [usize; 3]),
     ) -> Result<Vec<u8>, CodecError> {
         let (tables, shape) = self.tables_for(c, h, w);
-        let payload = entropy::encode_planes(&symbols, &tables, &shape)?;
+        let payload = latent_payload::encode(&symbols, &tables, &shape)?;
         Ok(WlFile { header, payload }.to_bytes()?)
     }
 
@@ -416,7 +420,10 @@ impl Model {
             )));
         }
         let (tables, shape) = self.tables_for(c, h, w);
-        Ok(entropy::decode_planes(&file.payload, &tables, &shape)?)
+        Ok(match file.header.version {
+            1 => entropy::decode_planes(&file.payload, &tables, &shape)?,
+            _ => latent_payload::decode(&file.payload, &tables, &shape)?,
+        })
     }
 
     /// Tables for a latent of `channels × height × width`: groups of the model's

@@ -43,6 +43,7 @@ fn a_latent_shape_whose_product_overflows_is_too_large() {
             }
         );
         let header = Header {
+            version: walloc_core::container::FORMAT_VERSION,
             model_id: [0; 16],
             signal: SignalMeta::Image(ImageMeta {
                 width: 1,

@@ -23,6 +23,7 @@ fn tiny_image_model_bytes() -> Vec<u8> {
 
 fn image_header(model_id: [u8; 16], width: u32, height: u32, latent: [u32; 3]) -> Header {
     Header {
+        version: walloc_core::container::FORMAT_VERSION,
         model_id,
         signal: SignalMeta::Image(ImageMeta {
             width,
@@ -92,6 +93,7 @@ fn a_header_claiming_100000_by_100000_pixels_is_refused() {
 fn audio_frames_and_channels_have_limits() {
     let file = |frames: u64, channels: u16| WlFile {
         header: Header {
+            version: walloc_core::container::FORMAT_VERSION,
             model_id: [2; 16],
             signal: SignalMeta::Audio(AudioMeta {
                 sample_rate: 48_000,
@@ -218,26 +220,40 @@ fn a_payload_far_too_short_for_its_latent_is_refused() {
         ))
     );
     // Through the whole decoder: a 2^28-pixel image (within the default limits) named in
-    // a 100-byte file is refused.
+    // a 100-byte file is refused, in either format version.
     let model = Model::from_bytes(&tiny_image_model_bytes(), &Device::flex()).unwrap();
     let s = model.config.stride() as u32;
     let side = 1u32 << 14;
-    let bytes = WlFile {
-        header: image_header(
-            model.id,
-            side,
-            side,
-            [model.config.latent_dim as u32, side / s, side / s],
-        ),
-        payload: vec![0x5A; 32],
-    }
-    .to_bytes()
-    .unwrap();
-    assert!(bytes.len() < 120);
-    assert_eq!(
-        model.decode_image(&bytes, &Limits::default()).unwrap_err(),
-        CodecError::Entropy(EntropyError::CorruptPayload(
-            "too short for the number of symbols the header claims"
-        ))
+    let header = image_header(
+        model.id,
+        side,
+        side,
+        [model.config.latent_dim as u32, side / s, side / s],
     );
+    // Version 2: no zero channel, one stream of three words.
+    let mut payload = [0u32, 1, 0, 3].map(u32::to_le_bytes).concat();
+    payload.extend([0x5A; 12]);
+    let v1 = Header {
+        version: 1,
+        ..header.clone()
+    };
+    for (header, payload, message) in [
+        (
+            header,
+            payload,
+            "a stream is too short for the number of symbols the header claims",
+        ),
+        (
+            v1,
+            vec![0x5A; 32],
+            "too short for the number of symbols the header claims",
+        ),
+    ] {
+        let bytes = WlFile { header, payload }.to_bytes().unwrap();
+        assert!(bytes.len() < 120);
+        assert_eq!(
+            model.decode_image(&bytes, &Limits::default()).unwrap_err(),
+            CodecError::Entropy(EntropyError::CorruptPayload(message))
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! Entropy decoding of arbitrary payloads behind a valid header: the first bytes choose a
-//! model (tiny image or tiny audio) and a signal size, the rest is the payload. Decoding
+//! model (tiny image or tiny audio), a signal size and the format version (1: one stream;
+//! 2: zero-channel map, stream directory, streams), the rest is the payload. Decoding
 //! gives symbols inside every table's alphabet, or a typed error; the symbols it gives
 //! code and decode back to themselves.
 #![no_main]
@@ -7,6 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use walloc_core::container::{AudioMeta, Header, ImageMeta, SampleFormat, SignalMeta, WlFile};
 use walloc_core::entropy::{self, PlaneShape, SymbolTable};
+use walloc_core::latent_payload;
 use walloc_core::model_file::Model;
 
 fn header(model: &Model, data: &[u8]) -> Header {
@@ -54,6 +56,7 @@ fn header(model: &Model, data: &[u8]) -> Header {
         }
     };
     Header {
+        version: if data[0] & 0x80 == 0 { 2 } else { 1 },
         model_id: model.id,
         signal,
         latent_shape,
@@ -101,7 +104,12 @@ fuzz_target!(|data: &[u8]| {
         width: w,
         contexts: k,
     };
-    let coded = entropy::encode_planes(&symbols, &tables, &shape).expect("decoded symbols code");
-    let back = entropy::decode_planes(&coded, &tables, &shape).expect("and decode");
+    let back = if header.version == 1 {
+        let coded = entropy::encode_planes(&symbols, &tables, &shape).expect("decoded symbols code");
+        entropy::decode_planes(&coded, &tables, &shape).expect("and decode")
+    } else {
+        let coded = latent_payload::encode(&symbols, &tables, &shape).expect("decoded symbols code");
+        latent_payload::decode(&coded, &tables, &shape).expect("and decode")
+    };
     assert_eq!(back, symbols);
 });

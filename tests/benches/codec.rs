@@ -15,6 +15,7 @@ use walloc_core::bottleneck::Companding;
 use walloc_core::container::Limits;
 use walloc_core::cpu_decoder::CpuDecoder;
 use walloc_core::entropy::{self, PlaneShape};
+use walloc_core::latent_payload;
 use walloc_core::model_file::Model;
 use walloc_core::pipeline::RasterImage;
 use walloc_core::wpt_planes;
@@ -71,7 +72,8 @@ fn stages(c: &mut Criterion) {
         width: lw,
         contexts: model.contexts,
     };
-    let payload = entropy::encode_planes(&symbols, &model.tables, &shape).unwrap();
+    let payload_v1 = entropy::encode_planes(&symbols, &model.tables, &shape).unwrap();
+    let payload = latent_payload::encode(&symbols, &model.tables, &shape).unwrap();
     let latent = Companding::new(model.config.latent_bits).inverse(Tensor::<4>::from_data(
         TensorData::new(
             symbols.iter().map(|&s| s as f32).collect::<Vec<_>>(),
@@ -92,11 +94,19 @@ fn stages(c: &mut Criterion) {
     g.bench_function("encoder (to symbols)", |b| {
         b.iter(|| model.image_symbols(black_box(&image), &limits).unwrap())
     });
+    // Format version 2 (zero-channel map, streams on every core) and version 1 (every
+    // channel, one stream) on the same symbols.
     g.bench_function("entropy encode", |b| {
-        b.iter(|| entropy::encode_planes(black_box(&symbols), &model.tables, &shape).unwrap())
+        b.iter(|| latent_payload::encode(black_box(&symbols), &model.tables, &shape).unwrap())
     });
     g.bench_function("entropy decode", |b| {
-        b.iter(|| entropy::decode_planes(black_box(&payload), &model.tables, &shape).unwrap())
+        b.iter(|| latent_payload::decode(black_box(&payload), &model.tables, &shape).unwrap())
+    });
+    g.bench_function("entropy encode (version 1)", |b| {
+        b.iter(|| entropy::encode_planes(black_box(&symbols), &model.tables, &shape).unwrap())
+    });
+    g.bench_function("entropy decode (version 1)", |b| {
+        b.iter(|| entropy::decode_planes(black_box(&payload_v1), &model.tables, &shape).unwrap())
     });
     let latent_planes = latent.clone().into_data().try_to_vec::<f32>().unwrap();
     let cpu = model

@@ -47,6 +47,22 @@ enum Command {
         #[arg(long)]
         plain: bool,
     },
+    /// Fit a model file's context tables again to a folder of files, its networks as they
+    /// are: to adapt a model to your kind of images or audio, or to refit a shipped model
+    /// after the coder changed what it codes.
+    Refit {
+        /// The model file (.wlm) whose tables to fit.
+        model: PathBuf,
+        /// Files to fit the tables to: images or WAV files, as the model codes.
+        #[arg(long)]
+        data: PathBuf,
+        /// The model file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -130,6 +146,12 @@ fn main() -> ExitCode {
             data,
             plain,
         } => export(&run_dir, &output, force, data, plain),
+        Command::Refit {
+            model,
+            data,
+            output,
+            force,
+        } => refit(&model, &data, &output, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -244,12 +266,7 @@ fn export(
     data: Option<PathBuf>,
     plain: bool,
 ) -> Result<(), String> {
-    if output.exists() && !force {
-        return Err(format!(
-            "{} exists; pass --force to replace it",
-            output.display()
-        ));
-    }
+    refuse_overwrite(output, force)?;
     let (config, codec) = trainer::load_checkpoint(run_dir, &Device::flex())?;
     let model = if plain {
         Model::export(config, codec).map_err(|e| e.to_string())?
@@ -265,15 +282,55 @@ fn export(
                 data.display()
             ));
         }
-        let (images, clips) = match config.modality {
-            ModalityKind::Image => (walloc_train::data::load_images(&data)?, Vec::new()),
-            ModalityKind::Audio => (
-                Vec::new(),
-                walloc_train::data::load_wavs(&data, config.channels)?,
-            ),
-        };
-        walloc_train::contexts::export(&codec, &config, &images, &clips)?
+        fit_tables(&codec, &config, &data)?
     };
+    write_model(&model, output)
+}
+
+fn refit(
+    model: &std::path::Path,
+    data: &std::path::Path,
+    output: &std::path::Path,
+    force: bool,
+) -> Result<(), String> {
+    refuse_overwrite(output, force)?;
+    let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
+    let model = Model::from_bytes(&bytes, &Device::flex())
+        .map_err(|e| format!("{}: {e}", model.display()))?;
+    if !data.is_dir() {
+        return Err(format!("{} is not a folder", data.display()));
+    }
+    let refitted = fit_tables(&model.codec, &model.config, data)?;
+    write_model(&refitted, output)
+}
+
+fn refuse_overwrite(output: &std::path::Path, force: bool) -> Result<(), String> {
+    if output.exists() && !force {
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            output.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The model with context tables fitted to the images or WAV files in `data`.
+fn fit_tables(
+    codec: &walloc_core::codec::Codec,
+    config: &CodecConfig,
+    data: &std::path::Path,
+) -> Result<Model, String> {
+    let (images, clips) = match config.modality {
+        ModalityKind::Image => (walloc_train::data::load_images(data)?, Vec::new()),
+        ModalityKind::Audio => (
+            Vec::new(),
+            walloc_train::data::load_wavs(data, config.channels)?,
+        ),
+    };
+    walloc_train::contexts::export(codec, config, &images, &clips)
+}
+
+fn write_model(model: &Model, output: &std::path::Path) -> Result<(), String> {
     let bytes = model.to_bytes().map_err(|e| e.to_string())?;
     trainer::write_atomic(output, &bytes)?;
     eprintln!(

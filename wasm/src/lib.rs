@@ -67,7 +67,7 @@ fn info_fields(h: &Header, file_bytes: usize) -> Vec<(&'static str, Field)> {
     let latent_values = f64::from(c) * f64::from(lh) * f64::from(lw);
     let bits = file_bytes as f64 * 8.0;
     let mut v = vec![
-        ("format_version", Number(container::FORMAT_VERSION.into())),
+        ("format_version", Number(h.version.into())),
         ("bytes", Number(file_bytes as f64)),
         ("model_id", Text(id_hex(&h.model_id))),
         (

@@ -1,0 +1,282 @@
+//! The payload of `.wl` format version 2: which latent channels are all zero, and the
+//! others range coded in a few independent streams (docs/format.md, "Payload").
+//!
+//! Why: at the shipped image levels a third to two thirds of the latent's symbols lie in
+//! channels that are entirely zero, and version 1 coded every one of them, one symbol at
+//! a time, on one core. A bit per channel skips them; independent streams of whole
+//! channels let the encoder and the decoder code on every core. Within a stream the coder
+//! is version 1's ([`entropy::encode_channels`]): the same tables and contexts, so a
+//! coded channel costs the same bits.
+//!
+//! ```text
+//! zero map    ceil(C / 32) words: bit c % 32 of word c / 32 set = channel c is all zero
+//! S           1 word, the number of streams, 1 ≤ S ≤ max(C, 1)
+//! directory   S × (first channel, words): stream 0 starts at channel 0, the first
+//!             channels increase strictly and stay below C
+//! streams     their words back to back; the counts add up to the rest of the payload
+//! ```
+//!
+//! Stream i codes the channels `first_i..first_(i+1)` (the last one up to C) that the map
+//! does not mark, in order. A stream without such a channel has no words.
+
+use alloc::vec::Vec;
+
+use crate::cores;
+use crate::entropy::{self, EntropyError, PlaneShape, SymbolTable};
+
+/// Most streams a payload may have: the encoder writes at most [`MAX_ENCODER_STREAMS`],
+/// and a reader needs a bound before it trusts a count.
+const MAX_STREAMS: usize = 1 << 16;
+/// Streams the encoder writes at most: enough for the cores of a workstation.
+pub const MAX_ENCODER_STREAMS: usize = 16;
+/// Coded symbols per stream the encoder aims at (at least): below this a second stream's
+/// few bytes of flush and directory would buy little time.
+const SYMBOLS_PER_STREAM: usize = 1 << 17;
+
+/// How many streams the encoder writes for `coded` symbols outside all-zero channels: a
+/// power of two (so two or four cores share them evenly), one per 2^17 symbols, at most
+/// [`MAX_ENCODER_STREAMS`]. It depends only on the latent, never on the machine, so the
+/// same image gives the same bytes everywhere.
+pub fn streams_for(coded: usize) -> usize {
+    let wanted = (coded / SYMBOLS_PER_STREAM).clamp(1, MAX_ENCODER_STREAMS);
+    1 << wanted.ilog2()
+}
+
+/// Whether each channel of `symbols` (`[channels, height, width]`) is all zero.
+fn zero_channels(symbols: &[i32], shape: &PlaneShape) -> Vec<bool> {
+    let per_channel = shape.height * shape.width;
+    (0..shape.channels)
+        .map(|c| {
+            symbols[c * per_channel..][..per_channel]
+                .iter()
+                .all(|&s| s == 0)
+        })
+        .collect()
+}
+
+/// Codes `symbols` (`[channels, height, width]`, `contexts` tables per channel as
+/// [`entropy::encode_planes`] takes them) as a version 2 payload, in
+/// [`streams_for`] streams. Natively the streams are coded in parallel; the bytes do not
+/// depend on it.
+pub fn encode(
+    symbols: &[i32],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+) -> Result<Vec<u8>, EntropyError> {
+    encode_with_streams(symbols, tables, shape, None)
+}
+
+/// [`encode`] with at most `streams` streams instead of [`streams_for`]'s count (fewer
+/// when fewer channels carry anything): for tests and golden files, which need several
+/// streams from small latents. Every such payload is valid.
+pub fn encode_with_streams(
+    symbols: &[i32],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+    streams: Option<usize>,
+) -> Result<Vec<u8>, EntropyError> {
+    let per_channel = shape.height.saturating_mul(shape.width);
+    if shape.channels.checked_mul(per_channel) != Some(symbols.len()) {
+        return Err(EntropyError::ShapeMismatch {
+            symbols: symbols.len(),
+            channels: shape.channels,
+            per_channel,
+        });
+    }
+    // Before any thread indexes the tables.
+    shape.check(tables)?;
+    let zero = zero_channels(symbols, shape);
+    let coded: Vec<usize> = (0..shape.channels).filter(|&c| !zero[c]).collect();
+    let streams = streams.unwrap_or_else(|| streams_for(coded.len() * per_channel));
+    if shape.channels > u32::MAX as usize || streams == 0 || streams > MAX_STREAMS {
+        return Err(EntropyError::BadTable(
+            "stream or channel count out of range",
+        ));
+    }
+    let s = streams.min(coded.len()).max(1);
+    // Stream i takes the i-th share of the coded channels; its range starts at its first
+    // coded channel (stream 0 at channel 0).
+    let firsts: Vec<usize> = (0..s)
+        .map(|i| {
+            if i == 0 {
+                0
+            } else {
+                coded[i * coded.len() / s]
+            }
+        })
+        .collect();
+    let parts: Vec<&[usize]> = (0..s)
+        .map(|i| &coded[i * coded.len() / s..(i + 1) * coded.len() / s])
+        .collect();
+    let mut words: Vec<Result<Vec<u32>, EntropyError>> = (0..s).map(|_| Ok(Vec::new())).collect();
+    let threads = cores::threads_for(symbols.len()).min(s);
+    let jobs = split_evenly(parts.into_iter().zip(words.iter_mut()).collect(), threads);
+    cores::each_part(jobs, |_, job| {
+        for (channels, out) in job {
+            if !channels.is_empty() {
+                *out = entropy::encode_channels(symbols, tables, shape, channels.iter().copied());
+            }
+        }
+    });
+
+    let mut payload = Vec::new();
+    for chunk in zero.chunks(32) {
+        let bits = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &z)| acc | (u32::from(z) << i));
+        payload.push(bits);
+    }
+    payload.push(s as u32);
+    let words = words.into_iter().collect::<Result<Vec<_>, _>>()?;
+    for (first, w) in firsts.iter().zip(&words) {
+        payload.push(*first as u32);
+        payload
+            .push(u32::try_from(w.len()).map_err(|_| EntropyError::BadTable("stream too long"))?);
+    }
+    for w in &words {
+        payload.extend_from_slice(w);
+    }
+    Ok(entropy::words_to_bytes(&payload))
+}
+
+/// `items` in `parts` consecutive groups of nearly equal length.
+fn split_evenly<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let (n, parts) = (items.len(), parts.max(1));
+    let mut groups: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        groups[i * parts / n.max(1)].push(item);
+    }
+    groups
+}
+
+/// One stream as the directory describes it.
+struct Stream {
+    /// Channels `first..end`.
+    first: usize,
+    end: usize,
+    words: Vec<u32>,
+}
+
+/// Decodes a version 2 payload written for `shape` with `tables`. A corrupt payload
+/// (a malformed map or directory, streams too short for their symbols, a broken range
+/// coder state) gives wrong symbols or [`EntropyError::CorruptPayload`], never a panic.
+pub fn decode(
+    payload: &[u8],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+) -> Result<Vec<i32>, EntropyError> {
+    let corrupt = EntropyError::CorruptPayload;
+    let total = shape
+        .channels
+        .checked_mul(shape.height)
+        .and_then(|n| n.checked_mul(shape.width))
+        .ok_or(corrupt("latent size overflows"))?;
+    if payload.len() % 4 != 0 {
+        return Err(corrupt("length is not a whole number of 32-bit words"));
+    }
+    shape.check(tables)?;
+    let words = entropy::bytes_to_words(payload);
+    let channels = shape.channels;
+    let map_words = channels.div_ceil(32);
+    let mut rest = words.as_slice();
+    let mut take = |n: usize, what: &'static str| -> Result<&[u32], EntropyError> {
+        if rest.len() < n {
+            return Err(corrupt(what));
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    let map = take(map_words, "truncated in the zero-channel map")?.to_vec();
+    let zero = |c: usize| map[c / 32] >> (c % 32) & 1 == 1;
+    if channels % 32 != 0 && map[map_words - 1] >> (channels % 32) != 0 {
+        return Err(corrupt(
+            "the zero-channel map marks channels beyond the latent",
+        ));
+    }
+    let s = take(1, "truncated before the stream count")?[0] as usize;
+    if s == 0 || s > channels.max(1) || s > MAX_STREAMS {
+        return Err(corrupt("stream count out of range"));
+    }
+    let directory = take(2 * s, "truncated in the stream directory")?.to_vec();
+    let mut streams = Vec::with_capacity(s);
+    for i in 0..s {
+        let first = directory[2 * i] as usize;
+        let end = match directory.get(2 * i + 2) {
+            Some(&next) => next as usize,
+            None => channels,
+        };
+        if (i == 0 && first != 0) || first >= end.max(1) || end > channels {
+            return Err(corrupt("stream channel ranges out of order"));
+        }
+        let len = directory[2 * i + 1] as usize;
+        let stream = take(len, "shorter than its stream directory says")?;
+        let coded = (first..end).filter(|&c| !zero(c)).count();
+        if coded == 0 && len > 0 {
+            return Err(corrupt("a stream without coded channels has words"));
+        }
+        let symbols = coded * shape.height * shape.width;
+        if (len as f64) * 32.0 < entropy::min_payload_bits(tables, symbols) {
+            return Err(corrupt(
+                "a stream is too short for the number of symbols the header claims",
+            ));
+        }
+        streams.push(Stream {
+            first,
+            end,
+            words: stream.to_vec(),
+        });
+    }
+    if !rest.is_empty() {
+        return Err(corrupt("longer than its stream directory says"));
+    }
+
+    let mut out = alloc::vec![0i32; total];
+    let per_channel = shape.height * shape.width;
+    let mut jobs = Vec::with_capacity(s);
+    let mut left = out.as_mut_slice();
+    for stream in streams {
+        let (region, tail) = left.split_at_mut((stream.end - stream.first) * per_channel);
+        left = tail;
+        jobs.push((stream, region, Ok(())));
+    }
+    let threads = cores::threads_for(total).min(s);
+    let mut jobs = split_evenly(jobs, threads);
+    cores::each_part(jobs.iter_mut(), |_, group| {
+        for (stream, region, result) in group.iter_mut() {
+            let (first, end) = (stream.first, stream.end);
+            let coded = (first..end).filter(|&c| !zero(c));
+            if coded.clone().next().is_some() {
+                let words = core::mem::take(&mut stream.words);
+                *result = entropy::decode_channels(words, tables, shape, coded, first, region);
+            }
+        }
+    });
+    for (_, _, result) in jobs.into_iter().flatten() {
+        result?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_counts_are_powers_of_two_within_bounds() {
+        assert_eq!(streams_for(0), 1);
+        assert_eq!(streams_for(SYMBOLS_PER_STREAM - 1), 1);
+        assert_eq!(streams_for(2 * SYMBOLS_PER_STREAM), 2);
+        assert_eq!(streams_for(3 * SYMBOLS_PER_STREAM), 2);
+        assert_eq!(streams_for(5 * SYMBOLS_PER_STREAM), 4);
+        assert_eq!(streams_for(usize::MAX), MAX_ENCODER_STREAMS);
+    }
+
+    #[test]
+    fn groups_are_consecutive_and_even() {
+        let groups = split_evenly((0..7).collect(), 2);
+        assert_eq!(groups, [vec![0, 1, 2, 3], vec![4, 5, 6]]);
+        assert_eq!(split_evenly((0..2).collect::<Vec<_>>(), 1), [vec![0, 1]]);
+    }
+}

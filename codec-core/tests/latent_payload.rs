@@ -1,0 +1,280 @@
+//! Format version 2's payload: the zero-channel map and the stream directory around
+//! version 1's range coder. Round trips at every stream count, the claim that a coded
+//! channel costs what it did, a golden payload, and every kind of damage to the map and
+//! the directory.
+
+use proptest::prelude::*;
+use walloc_core::entropy::{self, EntropyError, PlaneShape, SymbolTable};
+use walloc_core::latent_payload;
+
+mod support;
+use support::Rng;
+
+const HALF: i32 = 15;
+
+/// Six context tables per channel, each a discretised Laplacian wider than the last.
+fn tables(channels: usize) -> Vec<SymbolTable> {
+    (0..channels * 6)
+        .map(|i| {
+            let scale = 0.2 + (i % 6) as f64 * 0.7 + (i / 6) as f64 * 0.05;
+            let p: Vec<f64> = (-HALF..=HALF)
+                .map(|s| (-(s as f64).abs() / scale).exp())
+                .collect();
+            SymbolTable::from_probabilities(-HALF, &p).unwrap()
+        })
+        .collect()
+}
+
+/// A latent whose channels in `zero` are all zero and whose others are sparse, with a
+/// busy patch (so the contexts vary) and at least one nonzero symbol.
+fn latent(shape: &PlaneShape, zero: &[usize], seed: u64) -> Vec<i32> {
+    let mut rng = Rng(seed);
+    let n = shape.height * shape.width;
+    let mut symbols = vec![0; shape.channels * n];
+    for c in (0..shape.channels).filter(|c| !zero.contains(c)) {
+        for i in 0..n {
+            let busy = (i % shape.width) < shape.width / 3;
+            let u = rng.uniform();
+            symbols[c * n + i] = if u < if busy { 0.5 } else { 0.08 } {
+                ((rng.uniform() * 9.0) as i32 - 4).clamp(-HALF, HALF)
+            } else {
+                0
+            };
+        }
+        symbols[c * n + n / 2] = 3;
+    }
+    symbols
+}
+
+fn shape(channels: usize, height: usize, width: usize) -> PlaneShape {
+    PlaneShape {
+        channels,
+        height,
+        width,
+        contexts: 6,
+    }
+}
+
+fn words(payload: &[u8]) -> Vec<u32> {
+    payload
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn bytes(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+#[test]
+fn latents_round_trip_at_every_stream_count() {
+    let sh = shape(37, 9, 11);
+    let t = tables(sh.channels);
+    let zero = [0, 1, 5, 17, 31, 32, 36];
+    let symbols = latent(&sh, &zero, 7);
+    for streams in [1, 2, 3, 4, 16, 29, 30, 31, 1000] {
+        let payload =
+            latent_payload::encode_with_streams(&symbols, &t, &sh, Some(streams)).unwrap();
+        let w = words(&payload);
+        // The map marks exactly the zero channels (37 channels: two words).
+        let marked: Vec<usize> = (0..37).filter(|c| w[c / 32] >> (c % 32) & 1 == 1).collect();
+        assert_eq!(marked, zero);
+        // At most one stream per coded channel.
+        assert_eq!(w[2] as usize, streams.min(30), "{streams} streams asked");
+        assert_eq!(
+            latent_payload::decode(&payload, &t, &sh).unwrap(),
+            symbols,
+            "{streams} streams"
+        );
+    }
+    // The default count for this small latent: one stream.
+    let payload = latent_payload::encode(&symbols, &t, &sh).unwrap();
+    assert_eq!(words(&payload)[2], 1);
+    assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
+}
+
+/// Skipping a zero channel does not change how the others are coded: a one-stream payload
+/// carries exactly version 1's bytes for the latent without its zero channels.
+#[test]
+fn a_coded_channel_costs_what_it_cost_in_version_1() {
+    let sh = shape(8, 13, 10);
+    let t = tables(8);
+    let zero = [2, 3, 7];
+    let symbols = latent(&sh, &zero, 11);
+    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(1)).unwrap();
+    let kept: Vec<usize> = (0..8).filter(|c| !zero.contains(c)).collect();
+    let n = sh.height * sh.width;
+    let kept_symbols: Vec<i32> = kept
+        .iter()
+        .flat_map(|&c| symbols[c * n..(c + 1) * n].iter().copied())
+        .collect();
+    let kept_tables: Vec<SymbolTable> = kept
+        .iter()
+        .flat_map(|&c| t[c * 6..(c + 1) * 6].iter().cloned())
+        .collect();
+    let v1 = entropy::encode_planes(
+        &kept_symbols,
+        &kept_tables,
+        &PlaneShape {
+            channels: kept.len(),
+            ..sh
+        },
+    )
+    .unwrap();
+    // Map (1 word), count (1), directory (2), then the stream.
+    assert_eq!(payload[16..], v1[..]);
+    assert_eq!(words(&payload)[3] as usize * 4, v1.len());
+}
+
+#[test]
+fn an_all_zero_latent_is_a_map_and_an_empty_stream() {
+    let sh = shape(40, 6, 7);
+    let t = tables(40);
+    let symbols = vec![0; 40 * 42];
+    let payload = latent_payload::encode(&symbols, &t, &sh).unwrap();
+    assert_eq!(words(&payload), [u32::MAX, 0xFF, 1, 0, 0]);
+    assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
+}
+
+/// Fixed tables and symbols, three streams: the bytes must never change (WALLOC_BLESS=1
+/// rewrites the file after an intended format change, which also needs a version bump).
+#[test]
+fn golden_payload_is_stable() {
+    let sh = shape(10, 12, 9);
+    let t = tables(10);
+    let symbols = latent(&sh, &[0, 4, 9], 5);
+    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(3)).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/latent-payload-golden.bin");
+    if std::env::var_os("WALLOC_BLESS").is_some() {
+        std::fs::write(&path, &payload).unwrap();
+    }
+    let golden = std::fs::read(&path).expect("golden file (WALLOC_BLESS=1 creates it)");
+    assert!(golden == payload, "the version 2 payload changed");
+    let w = words(&golden);
+    // Map: channels 0, 4, 9; three streams from channels 0, 3 and 6 (7 coded channels:
+    // shares of 2, 2 and 3).
+    assert_eq!(w[..3], [0b10_0001_0001, 3, 0]);
+    assert_eq!([w[4], w[6]], [3, 6]);
+    assert_eq!(latent_payload::decode(&golden, &t, &sh).unwrap(), symbols);
+}
+
+/// Each way the map or the directory can lie is a `CorruptPayload` error.
+#[test]
+fn damaged_maps_and_directories_are_errors() {
+    let sh = shape(10, 12, 9);
+    let t = tables(10);
+    let symbols = latent(&sh, &[0, 4, 9], 5);
+    let good = words(&latent_payload::encode_with_streams(&symbols, &t, &sh, Some(3)).unwrap());
+    let stream_words: usize = [3, 5, 7].iter().map(|&i| good[i] as usize).sum();
+    assert_eq!(good.len(), 1 + 1 + 6 + stream_words);
+    let damaged = |f: &dyn Fn(&mut Vec<u32>)| {
+        let mut w = good.clone();
+        f(&mut w);
+        latent_payload::decode(&bytes(&w), &t, &sh)
+    };
+    let cases: [(&str, &dyn Fn(&mut Vec<u32>)); 12] = [
+        ("empty", &|w| w.clear()),
+        ("map only", &|w| w.truncate(1)),
+        ("a channel beyond the latent", &|w| w[0] |= 1 << 10),
+        ("no streams", &|w| w[1] = 0),
+        ("more streams than channels", &|w| w[1] = 11),
+        ("a directory cut short", &|w| w.truncate(5)),
+        ("stream 0 not at channel 0", &|w| w[2] = 1),
+        ("ranges out of order", &|w| w[6] = 2),
+        ("a range past the latent", &|w| w[6] = 10),
+        ("a stream longer than the payload", &|w| w[7] += 1),
+        ("words left over", &|w| w.push(0)),
+        ("words in a stream with nothing coded", &|w| {
+            // Channels 0 and 4 marked zero, stream 1 (channels 3..6) keeps only 3 and 5;
+            // mark them zero too and its words are left without a channel.
+            w[0] |= 1 << 3 | 1 << 5;
+        }),
+    ];
+    for (what, f) in cases {
+        assert!(
+            matches!(damaged(f), Err(EntropyError::CorruptPayload(_))),
+            "{what}: {:?}",
+            damaged(f).map(|_| ())
+        );
+    }
+    // A length that is not whole words.
+    let mut b = bytes(&good);
+    b.pop();
+    assert!(matches!(
+        latent_payload::decode(&b, &t, &sh),
+        Err(EntropyError::CorruptPayload(_))
+    ));
+    // A stream far too short for its symbols: two channels of 300 × 300, one word each.
+    let big = shape(2, 300, 300);
+    let t = tables(2);
+    let symbols = latent(&big, &[], 9);
+    let w = words(&latent_payload::encode_with_streams(&symbols, &t, &big, Some(2)).unwrap());
+    assert!(
+        w[3] > 50 && w[5] > 50,
+        "streams of {} and {} words",
+        w[3],
+        w[5]
+    );
+    let short = [w[0], 2, 0, 1, 1, 1, w[6], w[7 + w[3] as usize]];
+    assert!(matches!(
+        latent_payload::decode(&bytes(&short), &t, &big),
+        Err(EntropyError::CorruptPayload(
+            "a stream is too short for the number of symbols the header claims"
+        ))
+    ));
+}
+
+/// A tables/shape mismatch is refused before any thread codes.
+#[test]
+fn tables_must_fit_the_shape() {
+    let sh = shape(4, 3, 3);
+    let symbols = vec![1; 36];
+    assert!(matches!(
+        latent_payload::encode(&symbols, &tables(3), &sh),
+        Err(EntropyError::BadTable(_))
+    ));
+    assert!(matches!(
+        latent_payload::encode(&symbols[1..], &tables(4), &sh),
+        Err(EntropyError::ShapeMismatch { .. })
+    ));
+    let payload = latent_payload::encode(&symbols, &tables(4), &sh).unwrap();
+    assert!(matches!(
+        latent_payload::decode(&payload, &tables(3), &sh),
+        Err(EntropyError::BadTable(_))
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any damage to a valid payload gives symbols or an error, never a panic, and every
+    /// decoded symbol lies in the tables' alphabet.
+    #[test]
+    fn damaged_payloads_never_panic(at in 0usize..2000, bits in 1u8..=255, cut in 0usize..64) {
+        let sh = shape(10, 12, 9);
+        let t = tables(10);
+        let symbols = latent(&sh, &[0, 4, 9], 5);
+        let mut b = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(3)).unwrap();
+        let at = at % b.len();
+        b[at] ^= bits;
+        if let Ok(decoded) = latent_payload::decode(&b, &t, &sh) {
+            prop_assert_eq!(decoded.len(), symbols.len());
+            prop_assert!(decoded.iter().all(|s| (-HALF..=HALF).contains(s)));
+        }
+        let keep = b.len().saturating_sub(4 * cut);
+        let _ = latent_payload::decode(&b[..keep], &t, &sh);
+    }
+
+    /// Random latents with random zero channels round trip at random stream counts.
+    #[test]
+    fn random_latents_round_trip(channels in 1usize..40, h in 1usize..6, w in 1usize..6,
+                                 seed in any::<u64>(), streams in 1usize..50, zero_every in 1usize..5) {
+        let sh = shape(channels, h, w);
+        let t = tables(channels);
+        let zero: Vec<usize> = (0..channels).filter(|c| c % zero_every == 0).collect();
+        let symbols = latent(&sh, &zero, seed);
+        let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(streams)).unwrap();
+        prop_assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
+    }
+}
