@@ -32,6 +32,9 @@ for path in sys.argv[2:]:
         at = 72 + 4 * channels
         f = frames - 1
         head = bytes([1 | ((channels - 1) & 7) << 1, f & 255, (f >> 8) & 255, (f >> 16) & 1])
+    # Bit 7 of the first byte picks format version 1 (the target's header), as the file has.
+    if struct.unpack("<H", b[8:10])[0] == 1:
+        head = bytes([head[0] | 0x80]) + head[1:]
     name = path.rsplit("/", 1)[1]
     open(f"{out}/{name}", "wb").write(head + b[at + 4:])
 PY
