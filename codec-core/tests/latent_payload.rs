@@ -126,6 +126,51 @@ fn a_coded_channel_costs_what_it_cost_in_version_1() {
     assert_eq!(words(&payload)[3] as usize * 4, v1.len());
 }
 
+/// A latent large enough to be coded on several threads: every stream, in directory
+/// order, holds exactly version 1's bytes for its own coded channels, and it decodes.
+#[test]
+fn parallel_streams_hold_their_own_channels() {
+    let sh = shape(24, 100, 100);
+    let t = tables(24);
+    let zero = [1, 2, 9, 23];
+    let symbols = latent(&sh, &zero, 21);
+    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(4)).unwrap();
+    let w = words(&payload);
+    assert_eq!(w[1], 4);
+    let firsts: Vec<usize> = (0..4).map(|i| w[2 + 2 * i] as usize).collect();
+    // 20 coded channels, five per stream.
+    assert_eq!(firsts, [0, 7, 13, 18]);
+    let n = sh.height * sh.width;
+    let mut at = 10;
+    for i in 0..4 {
+        let end = firsts.get(i + 1).copied().unwrap_or(24);
+        let kept: Vec<usize> = (firsts[i]..end).filter(|c| !zero.contains(c)).collect();
+        assert_eq!(kept.len(), 5);
+        let kept_symbols: Vec<i32> = kept
+            .iter()
+            .flat_map(|&c| symbols[c * n..(c + 1) * n].iter().copied())
+            .collect();
+        let kept_tables: Vec<SymbolTable> = kept
+            .iter()
+            .flat_map(|&c| t[c * 6..(c + 1) * 6].iter().cloned())
+            .collect();
+        let v1 = entropy::encode_planes(
+            &kept_symbols,
+            &kept_tables,
+            &PlaneShape {
+                channels: kept.len(),
+                ..sh
+            },
+        )
+        .unwrap();
+        let len = w[3 + 2 * i] as usize;
+        assert_eq!(bytes(&w[at..at + len]), v1, "stream {i}");
+        at += len;
+    }
+    assert_eq!(at, w.len());
+    assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
+}
+
 #[test]
 fn an_all_zero_latent_is_a_map_and_an_empty_stream() {
     let sh = shape(40, 6, 7);
