@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use walloc_core::container::{self, Header, Limits, SignalMeta};
+use walloc_core::container::{self, Limits, SignalMeta, WlFile};
+use walloc_core::latent_payload;
 use walloc_core::model_file::id_hex;
 
 use models::Models;
@@ -231,7 +232,7 @@ fn run(command: Command) -> Result<usize, String> {
             let file = container::read(&bytes, &common.limits())
                 .map_err(|e| format!("{}: {e}", input.display()))?;
             let name = models.name_of(&file.header.model_id);
-            print_info(&file.header, bytes.len(), name.as_deref(), json);
+            print_info(&file, bytes.len(), name.as_deref(), json);
             Ok(0)
         }
         Command::Latents {
@@ -450,7 +451,8 @@ fn batch(
     Ok(failed)
 }
 
-fn print_info(h: &Header, file_bytes: usize, model_name: Option<&str>, json: bool) {
+fn print_info(file: &WlFile, file_bytes: usize, model_name: Option<&str>, json: bool) {
+    let h = &file.header;
     let [c, lh, lw] = h.latent_shape;
     let latent_values = u64::from(c) * u64::from(lh) * u64::from(lw);
     let bits = file_bytes as f64 * 8.0;
@@ -502,6 +504,20 @@ fn print_info(h: &Header, file_bytes: usize, model_name: Option<&str>, json: boo
             )
         }
     };
+    // What the version 2 payload says: how many channels it leaves out, in how many streams.
+    let layout = latent_payload::file_layout(file);
+    let layout_text = match &layout {
+        Some(l) => {
+            v["zero_channels"] = l.zero_channels().into();
+            v["streams"] = l.streams.len().into();
+            format!(
+                ": {} of {c} latent channels all zero (not coded), {} stream(s)",
+                l.zero_channels(),
+                l.streams.len()
+            )
+        }
+        None => String::new(),
+    };
     if json {
         println!(
             "{}",
@@ -509,10 +525,11 @@ fn print_info(h: &Header, file_bytes: usize, model_name: Option<&str>, json: boo
         );
     } else {
         println!(
-            "{text}\nmodel {}{}\n.wl format version {}",
+            "{text}\nmodel {}{}\n.wl format version {}{}",
             id_hex(&h.model_id),
             model_name.map(|n| format!(" ({n})")).unwrap_or_default(),
-            h.version
+            h.version,
+            layout_text
         );
     }
 }

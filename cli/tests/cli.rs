@@ -185,6 +185,20 @@ fn info_reports_the_signal_and_the_model() {
     let v1 = ok(&["info", "--json", s(&data("golden/chelsea-crop.v1.wl"))]);
     let v1: serde_json::Value = serde_json::from_slice(&v1.stdout).unwrap();
     assert_eq!(v1["format_version"], 1);
+    assert!(v1.get("streams").is_none() && v1.get("zero_channels").is_none());
+    // A version 2 file says how many channels it leaves out and in how many streams.
+    let v2 = ok(&["info", "--json", s(&data("golden/chelsea-crop.wl"))]);
+    let v2: serde_json::Value = serde_json::from_slice(&v2.stdout).unwrap();
+    assert_eq!(
+        (v2["format_version"].as_u64(), v2["streams"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let zero = v2["zero_channels"].as_u64().unwrap();
+    assert!(zero < 4);
+    let text = ok(&["info", s(&data("golden/chelsea-crop.wl"))]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains(&format!(
+        "format version 2: {zero} of 4 latent channels all zero"
+    )));
 }
 
 #[test]

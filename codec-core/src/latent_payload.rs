@@ -21,6 +21,7 @@
 
 use alloc::vec::Vec;
 
+use crate::container::WlFile;
 use crate::cores;
 use crate::entropy::{self, EntropyError, PlaneShape, SymbolTable};
 
@@ -151,33 +152,46 @@ fn split_evenly<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
 }
 
 /// One stream as the directory describes it.
-struct Stream {
-    /// Channels `first..end`.
-    first: usize,
-    end: usize,
-    words: Vec<u32>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stream {
+    /// The channels `first..end` it covers (the ones the map marks are not coded).
+    pub first: usize,
+    pub end: usize,
+    /// How many channels of that range it codes.
+    pub coded: usize,
+    /// Its range-coded words.
+    pub words: Vec<u32>,
 }
 
-/// Decodes a version 2 payload written for `shape` with `tables`. A corrupt payload
-/// (a malformed map or directory, streams too short for their symbols, a broken range
-/// coder state) gives wrong symbols or [`EntropyError::CorruptPayload`], never a panic.
-pub fn decode(
-    payload: &[u8],
-    tables: &[SymbolTable],
-    shape: &PlaneShape,
-) -> Result<Vec<i32>, EntropyError> {
+/// What a version 2 payload's map and directory say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The zero-channel map as stored: bit c % 32 of word c / 32.
+    map: Vec<u32>,
+    pub streams: Vec<Stream>,
+}
+
+impl Layout {
+    /// Whether latent channel `c` is all zero (and so not coded).
+    pub fn is_zero(&self, c: usize) -> bool {
+        self.map[c / 32] >> (c % 32) & 1 == 1
+    }
+
+    /// How many channels are all zero.
+    pub fn zero_channels(&self) -> usize {
+        self.map.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+/// Reads the zero-channel map and the stream directory of a version 2 payload for a
+/// latent of `channels` channels, checking every rule of docs/format.md but not the
+/// streams' contents: what `walloc info` shows, and the first step of [`decode`].
+pub fn layout(payload: &[u8], channels: usize) -> Result<Layout, EntropyError> {
     let corrupt = EntropyError::CorruptPayload;
-    let total = shape
-        .channels
-        .checked_mul(shape.height)
-        .and_then(|n| n.checked_mul(shape.width))
-        .ok_or(corrupt("latent size overflows"))?;
     if payload.len() % 4 != 0 {
         return Err(corrupt("length is not a whole number of 32-bit words"));
     }
-    shape.check(tables)?;
     let words = entropy::bytes_to_words(payload);
-    let channels = shape.channels;
     let map_words = channels.div_ceil(32);
     let mut rest = words.as_slice();
     let mut take = |n: usize, what: &'static str| -> Result<&[u32], EntropyError> {
@@ -189,12 +203,12 @@ pub fn decode(
         Ok(head)
     };
     let map = take(map_words, "truncated in the zero-channel map")?.to_vec();
-    let zero = |c: usize| map[c / 32] >> (c % 32) & 1 == 1;
     if channels % 32 != 0 && map[map_words - 1] >> (channels % 32) != 0 {
         return Err(corrupt(
             "the zero-channel map marks channels beyond the latent",
         ));
     }
+    let zero = |c: usize| map[c / 32] >> (c % 32) & 1 == 1;
     let s = take(1, "truncated before the stream count")?[0] as usize;
     if s == 0 || s > channels.max(1) || s > MAX_STREAMS {
         return Err(corrupt("stream count out of range"));
@@ -216,24 +230,57 @@ pub fn decode(
         if coded == 0 && len > 0 {
             return Err(corrupt("a stream without coded channels has words"));
         }
-        let symbols = coded * shape.height * shape.width;
-        if (len as f64) * 32.0 < entropy::min_payload_bits(tables, symbols) {
-            return Err(corrupt(
-                "a stream is too short for the number of symbols the header claims",
-            ));
-        }
         streams.push(Stream {
             first,
             end,
+            coded,
             words: stream.to_vec(),
         });
     }
     if !rest.is_empty() {
         return Err(corrupt("longer than its stream directory says"));
     }
+    Ok(Layout { map, streams })
+}
+
+/// The [`layout`] of a file's payload: `None` for version 1 files (no map, one stream)
+/// and for payloads whose map or directory is malformed (decoding says why).
+pub fn file_layout(file: &WlFile) -> Option<Layout> {
+    if file.header.version < 2 {
+        return None;
+    }
+    layout(&file.payload, file.header.latent_shape[0] as usize).ok()
+}
+
+/// Decodes a version 2 payload written for `shape` with `tables`. A corrupt payload
+/// (a malformed map or directory, streams too short for their symbols, a broken range
+/// coder state) gives wrong symbols or [`EntropyError::CorruptPayload`], never a panic.
+pub fn decode(
+    payload: &[u8],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+) -> Result<Vec<i32>, EntropyError> {
+    let total = shape
+        .channels
+        .checked_mul(shape.height)
+        .and_then(|n| n.checked_mul(shape.width))
+        .ok_or(EntropyError::CorruptPayload("latent size overflows"))?;
+    shape.check(tables)?;
+    let mut layout = layout(payload, shape.channels)?;
+    let streams = core::mem::take(&mut layout.streams);
+    let layout = &layout;
+    let per_channel = shape.height * shape.width;
+    for stream in &streams {
+        let bits = stream.words.len() as f64 * 32.0;
+        if bits < entropy::min_payload_bits(tables, stream.coded * per_channel) {
+            return Err(EntropyError::CorruptPayload(
+                "a stream is too short for the number of symbols the header claims",
+            ));
+        }
+    }
 
     let mut out = alloc::vec![0i32; total];
-    let per_channel = shape.height * shape.width;
+    let s = streams.len();
     let mut jobs = Vec::with_capacity(s);
     let mut left = out.as_mut_slice();
     for stream in streams {
@@ -245,9 +292,9 @@ pub fn decode(
     let mut jobs = split_evenly(jobs, threads);
     cores::each_part(jobs.iter_mut(), |_, group| {
         for (stream, region, result) in group.iter_mut() {
-            let (first, end) = (stream.first, stream.end);
-            let coded = (first..end).filter(|&c| !zero(c));
-            if coded.clone().next().is_some() {
+            if stream.coded > 0 {
+                let (first, end) = (stream.first, stream.end);
+                let coded = (first..end).filter(|&c| !layout.is_zero(c));
                 let words = core::mem::take(&mut stream.words);
                 *result = entropy::decode_channels(words, tables, shape, coded, first, region);
             }

@@ -202,6 +202,20 @@ fn golden_payload_is_stable() {
     assert_eq!(w[..3], [0b10_0001_0001, 3, 0]);
     assert_eq!([w[4], w[6]], [3, 6]);
     assert_eq!(latent_payload::decode(&golden, &t, &sh).unwrap(), symbols);
+    // What `walloc info` reads of it.
+    let layout = latent_payload::layout(&golden, 10).unwrap();
+    assert_eq!(layout.zero_channels(), 3);
+    assert!((0..10).all(|c| layout.is_zero(c) == [0, 4, 9].contains(&c)));
+    let ranges: Vec<(usize, usize, usize)> = layout
+        .streams
+        .iter()
+        .map(|s| (s.first, s.end, s.coded))
+        .collect();
+    assert_eq!(ranges, [(0, 3, 2), (3, 6, 2), (6, 10, 3)]);
+    assert_eq!(
+        layout.streams.iter().map(|s| s.words.len()).sum::<usize>() + 8,
+        golden.len() / 4
+    );
 }
 
 /// Each way the map or the directory can lie is a `CorruptPayload` error.

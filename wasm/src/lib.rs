@@ -17,7 +17,8 @@
 //! the bindings (`src/bindings.rs`, wasm32 only) wrap, so that native tests check them too.
 
 use burn::tensor::Device;
-use walloc_core::container::{self, Header, Limits, SignalMeta};
+use walloc_core::container::{self, Limits, SignalMeta, WlFile};
+use walloc_core::latent_payload;
 use walloc_core::model_file::{Model, id_hex};
 use walloc_core::pipeline::{PcmAudio, RasterImage};
 
@@ -58,11 +59,12 @@ pub enum Field {
 pub fn read_info(wl: &[u8], limits: &Limits) -> Result<Vec<(&'static str, Field)>, String> {
     non_empty(wl)?;
     let file = container::read(wl, limits).map_err(|e| e.to_string())?;
-    Ok(info_fields(&file.header, wl.len()))
+    Ok(info_fields(&file, wl.len()))
 }
 
-fn info_fields(h: &Header, file_bytes: usize) -> Vec<(&'static str, Field)> {
+fn info_fields(file: &WlFile, file_bytes: usize) -> Vec<(&'static str, Field)> {
     use Field::*;
+    let h = &file.header;
     let [c, lh, lw] = h.latent_shape;
     let latent_values = f64::from(c) * f64::from(lh) * f64::from(lw);
     let bits = file_bytes as f64 * 8.0;
@@ -75,6 +77,10 @@ fn info_fields(h: &Header, file_bytes: usize) -> Vec<(&'static str, Field)> {
             Numbers(vec![c.into(), lh.into(), lw.into()]),
         ),
     ];
+    if let Some(layout) = latent_payload::file_layout(file) {
+        v.push(("zero_channels", Number(layout.zero_channels() as f64)));
+        v.push(("streams", Number(layout.streams.len() as f64)));
+    }
     match &h.signal {
         SignalMeta::Image(m) => {
             let pixels = f64::from(m.width) * f64::from(m.height);
