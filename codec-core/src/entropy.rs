@@ -309,6 +309,15 @@ pub struct PlaneShape {
 }
 
 impl PlaneShape {
+    /// Channels × height × width: the symbol count, or `CorruptPayload` where a header's
+    /// shape overflows.
+    pub(crate) fn values(&self) -> Result<usize, EntropyError> {
+        self.channels
+            .checked_mul(self.height)
+            .and_then(|n| n.checked_mul(self.width))
+            .ok_or(EntropyError::CorruptPayload("latent size overflows"))
+    }
+
     /// Whether `tables` fit this shape: a context count in range, `contexts` tables per
     /// channel, a size that does not overflow.
     pub(crate) fn check(&self, tables: &[SymbolTable]) -> Result<(), EntropyError> {
@@ -560,11 +569,7 @@ pub fn decode_planes(
     tables: &[SymbolTable],
     shape: &PlaneShape,
 ) -> Result<Vec<i32>, EntropyError> {
-    let total = shape
-        .channels
-        .checked_mul(shape.height)
-        .and_then(|n| n.checked_mul(shape.width))
-        .ok_or(EntropyError::CorruptPayload("latent size overflows"))?;
+    let total = shape.values()?;
     if payload.len() % 4 != 0 {
         return Err(EntropyError::CorruptPayload(
             "length is not a whole number of 32-bit words",

@@ -260,11 +260,7 @@ pub fn decode(
     tables: &[SymbolTable],
     shape: &PlaneShape,
 ) -> Result<Vec<i32>, EntropyError> {
-    let total = shape
-        .channels
-        .checked_mul(shape.height)
-        .and_then(|n| n.checked_mul(shape.width))
-        .ok_or(EntropyError::CorruptPayload("latent size overflows"))?;
+    let total = shape.values()?;
     shape.check(tables)?;
     let mut layout = layout(payload, shape.channels)?;
     let streams = core::mem::take(&mut layout.streams);
