@@ -343,18 +343,20 @@ impl PlaneShape {
     {
         self.check(tables)?;
         let k = self.contexts;
-        walk_contexts(self.channels, self.height, self.width, k, |c, i, ctx| {
+        walk_contexts(0..self.channels, self.height, self.width, k, |c, i, ctx| {
             f(c, i, &tables[c * k + ctx])
         })
     }
 }
 
-/// Calls `f(channel, index, context)` for every symbol of `channels` planes of
-/// `height × width` in coding order (channel by channel, rows top to bottom); `f` returns
-/// the symbol's magnitude, from which the contexts of later symbols are computed. The one
-/// place coder and export counting share, so they cannot disagree on a context.
+/// Calls `f(channel, index, context)` for every symbol of the planes `channels` (of
+/// `height × width` each; `index` counts from channel 0's first symbol) in coding order
+/// (channel by channel, rows top to bottom); `f` returns the symbol's magnitude, from
+/// which the contexts of later symbols are computed. The one place the decoder and export
+/// counting share, so they cannot disagree on a context (the encoder's whole-plane pass,
+/// `plane_contexts`, is tested against it).
 fn walk_contexts<F>(
-    channels: usize,
+    channels: impl IntoIterator<Item = usize>,
     height: usize,
     width: usize,
     contexts: usize,
@@ -371,18 +373,21 @@ where
     let pw = width + 3;
     let mut mags = alloc::vec![0u32; if contexts > 1 { (height + 2) * pw } else { 0 }];
     let last = contexts.saturating_sub(1);
-    for c in 0..channels {
+    for c in channels {
+        let start = c * per_channel;
+        if contexts == 1 {
+            for i in start..start + per_channel {
+                f(c, i, 0)?;
+            }
+            continue;
+        }
         for row in 0..height {
             let base = (row + 2) * pw + 2;
+            let at = start + row * width;
             for col in 0..width {
-                let i = row * width + col;
-                if contexts > 1 {
-                    let p = base + col;
-                    let ctx = bordered_context(&mags, p, pw, last);
-                    mags[p] = f(c, c * per_channel + i, ctx)?;
-                } else {
-                    f(c, c * per_channel + i, 0)?;
-                }
+                let p = base + col;
+                let ctx = bordered_context(&mags, p, pw, last);
+                mags[p] = f(c, at + col, ctx)?;
             }
         }
     }
@@ -488,35 +493,16 @@ pub(crate) fn decode_channels(
 ) -> Result<(), EntropyError> {
     let mut decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
         .map_err(|_| EntropyError::CorruptPayload("cannot start the decoder"))?;
-    let (height, width, k) = (shape.height, shape.width, shape.contexts);
-    let per_channel = height * width;
-    // The bordered magnitude plane of `walk_contexts`, reused from channel to channel.
-    let pw = width + 3;
-    let mut mags = alloc::vec![0u32; if k > 1 { (height + 2) * pw } else { 0 }];
-    for c in coded {
-        let tables = &tables[c * k..][..k];
-        let plane = &mut out[(c - first) * per_channel..][..per_channel];
-        for (row, values) in plane.chunks_exact_mut(width.max(1)).enumerate() {
-            let base = (row + 2) * pw + 2;
-            for (col, value) in values.iter_mut().enumerate() {
-                let ctx = if k > 1 {
-                    bordered_context(&mags, base + col, pw, k - 1)
-                } else {
-                    0
-                };
-                let table = &tables[ctx];
-                let index = decoder
-                    .decode_symbol(&table.model)
-                    .map_err(|_| EntropyError::CorruptPayload("invalid range coder state"))?;
-                let symbol = table.min + index as i32;
-                *value = symbol;
-                if k > 1 {
-                    mags[base + col] = symbol.unsigned_abs();
-                }
-            }
-        }
-    }
-    Ok(())
+    let (k, offset) = (shape.contexts, first * shape.height * shape.width);
+    walk_contexts(coded, shape.height, shape.width, k, |c, i, ctx| {
+        let table = &tables[c * k + ctx];
+        let index = decoder
+            .decode_symbol(&table.model)
+            .map_err(|_| EntropyError::CorruptPayload("invalid range coder state"))?;
+        let symbol = table.min + index as i32;
+        out[i - offset] = symbol;
+        Ok(symbol.unsigned_abs())
+    })
 }
 
 /// The context of every symbol of one plane `width` wide, as [`walk_contexts`] finds
@@ -696,7 +682,7 @@ impl ContextCounts {
         let counts = &mut self.counts;
         let groups = self.channels;
         walk_contexts(
-            symbols.len() / per_channel,
+            0..symbols.len() / per_channel,
             height,
             width,
             k,
@@ -854,7 +840,7 @@ mod tests {
                 })
                 .collect();
             let mut got = Vec::new();
-            walk_contexts(channels, height, width, contexts, |_, i, ctx| {
+            walk_contexts(0..channels, height, width, contexts, |_, i, ctx| {
                 got.push(ctx);
                 Ok(mags[i])
             })

@@ -86,13 +86,16 @@ pub fn encode_with_streams(
     }
     // Before any thread indexes the tables.
     shape.check(tables)?;
+    if shape.channels > u32::MAX as usize {
+        return Err(EntropyError::BadTable(
+            "more channels than a payload can name",
+        ));
+    }
     let zero = zero_channels(symbols, shape);
     let coded: Vec<usize> = (0..shape.channels).filter(|&c| !zero[c]).collect();
     let streams = streams.unwrap_or_else(|| streams_for(coded.len() * per_channel));
-    if shape.channels > u32::MAX as usize || streams == 0 || streams > MAX_STREAMS {
-        return Err(EntropyError::BadTable(
-            "stream or channel count out of range",
-        ));
+    if streams == 0 || streams > MAX_STREAMS {
+        return Err(EntropyError::BadTable("stream count out of range"));
     }
     let s = streams.min(coded.len()).max(1);
     // Stream i takes the i-th share of the coded channels; its range starts at its first
@@ -208,13 +211,15 @@ pub fn layout(payload: &[u8], channels: usize) -> Result<Layout, EntropyError> {
             "the zero-channel map marks channels beyond the latent",
         ));
     }
-    let zero = |c: usize| map[c / 32] >> (c % 32) & 1 == 1;
+    let mut layout = Layout {
+        map,
+        streams: Vec::new(),
+    };
     let s = take(1, "truncated before the stream count")?[0] as usize;
     if s == 0 || s > channels.max(1) || s > MAX_STREAMS {
         return Err(corrupt("stream count out of range"));
     }
     let directory = take(2 * s, "truncated in the stream directory")?.to_vec();
-    let mut streams = Vec::with_capacity(s);
     for i in 0..s {
         let first = directory[2 * i] as usize;
         let end = match directory.get(2 * i + 2) {
@@ -226,11 +231,11 @@ pub fn layout(payload: &[u8], channels: usize) -> Result<Layout, EntropyError> {
         }
         let len = directory[2 * i + 1] as usize;
         let stream = take(len, "shorter than its stream directory says")?;
-        let coded = (first..end).filter(|&c| !zero(c)).count();
+        let coded = (first..end).filter(|&c| !layout.is_zero(c)).count();
         if coded == 0 && len > 0 {
             return Err(corrupt("a stream without coded channels has words"));
         }
-        streams.push(Stream {
+        layout.streams.push(Stream {
             first,
             end,
             coded,
@@ -240,7 +245,7 @@ pub fn layout(payload: &[u8], channels: usize) -> Result<Layout, EntropyError> {
     if !rest.is_empty() {
         return Err(corrupt("longer than its stream directory says"));
     }
-    Ok(Layout { map, streams })
+    Ok(layout)
 }
 
 /// The [`layout`] of a file's payload: `None` for version 1 files (no map, one stream)

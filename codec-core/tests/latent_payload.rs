@@ -66,6 +66,24 @@ fn bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
+/// What version 1 writes for the channels `kept` of `symbols` alone, with their tables.
+fn v1_bytes(symbols: &[i32], t: &[SymbolTable], sh: &PlaneShape, kept: &[usize]) -> Vec<u8> {
+    let n = sh.height * sh.width;
+    let kept_symbols: Vec<i32> = kept
+        .iter()
+        .flat_map(|&c| symbols[c * n..(c + 1) * n].iter().copied())
+        .collect();
+    let kept_tables: Vec<SymbolTable> = kept
+        .iter()
+        .flat_map(|&c| t[c * 6..(c + 1) * 6].iter().cloned())
+        .collect();
+    let shape = PlaneShape {
+        channels: kept.len(),
+        ..*sh
+    };
+    entropy::encode_planes(&kept_symbols, &kept_tables, &shape).unwrap()
+}
+
 #[test]
 fn latents_round_trip_at_every_stream_count() {
     let sh = shape(37, 9, 11);
@@ -103,24 +121,7 @@ fn a_coded_channel_costs_what_it_cost_in_version_1() {
     let symbols = latent(&sh, &zero, 11);
     let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(1)).unwrap();
     let kept: Vec<usize> = (0..8).filter(|c| !zero.contains(c)).collect();
-    let n = sh.height * sh.width;
-    let kept_symbols: Vec<i32> = kept
-        .iter()
-        .flat_map(|&c| symbols[c * n..(c + 1) * n].iter().copied())
-        .collect();
-    let kept_tables: Vec<SymbolTable> = kept
-        .iter()
-        .flat_map(|&c| t[c * 6..(c + 1) * 6].iter().cloned())
-        .collect();
-    let v1 = entropy::encode_planes(
-        &kept_symbols,
-        &kept_tables,
-        &PlaneShape {
-            channels: kept.len(),
-            ..sh
-        },
-    )
-    .unwrap();
+    let v1 = v1_bytes(&symbols, &t, &sh, &kept);
     // Map (1 word), count (1), directory (2), then the stream.
     assert_eq!(payload[16..], v1[..]);
     assert_eq!(words(&payload)[3] as usize * 4, v1.len());
@@ -140,29 +141,12 @@ fn parallel_streams_hold_their_own_channels() {
     let firsts: Vec<usize> = (0..4).map(|i| w[2 + 2 * i] as usize).collect();
     // 20 coded channels, five per stream.
     assert_eq!(firsts, [0, 7, 13, 18]);
-    let n = sh.height * sh.width;
     let mut at = 10;
     for i in 0..4 {
         let end = firsts.get(i + 1).copied().unwrap_or(24);
         let kept: Vec<usize> = (firsts[i]..end).filter(|c| !zero.contains(c)).collect();
         assert_eq!(kept.len(), 5);
-        let kept_symbols: Vec<i32> = kept
-            .iter()
-            .flat_map(|&c| symbols[c * n..(c + 1) * n].iter().copied())
-            .collect();
-        let kept_tables: Vec<SymbolTable> = kept
-            .iter()
-            .flat_map(|&c| t[c * 6..(c + 1) * 6].iter().cloned())
-            .collect();
-        let v1 = entropy::encode_planes(
-            &kept_symbols,
-            &kept_tables,
-            &PlaneShape {
-                channels: kept.len(),
-                ..sh
-            },
-        )
-        .unwrap();
+        let v1 = v1_bytes(&symbols, &t, &sh, &kept);
         let len = w[3 + 2 * i] as usize;
         assert_eq!(bytes(&w[at..at + len]), v1, "stream {i}");
         at += len;
