@@ -1,12 +1,19 @@
 //! The image encoder for inference, from packet planes straight to symbols: the 1×1
-//! projection as matrix products (the `gemm` crate, as the CPU decoder), the bias, the
-//! companding and the encoder's rounding in the products' epilogue.
+//! projection, the bias, the companding and the encoder's rounding in one pass.
 //!
 //! Through Burn the same encoder cost a tensor round trip, a convolution with its layout
 //! copies, and an `erff` per latent value: about a third of a whole `walloc encode`. The
 //! products sum in another order than Burn's convolution, so a latent value can differ in
 //! its last bit and, when it lies on a rounding boundary, its symbol by one; encoders may
 //! differ so (DESIGN.md, "Determinism"), and tests/tests/cpu_encoder.rs bounds how often.
+//!
+//! Two ways to the products. A dense projection is matrix products (the `gemm` crate, as
+//! the CPU decoder). A sparse one, such as every shipped image model's (a colour
+//! transform of each packet, frozen in training: two or three of 192 weights per row are
+//! nonzero), is a few multiply-adds per value: the products over the zeros were 98% of
+//! the work. Each sparse sum is taken as gemm takes it on this CPU (from zero, in packet
+//! order, fused multiply-adds where the CPU has them), and a zero weight leaves gemm's sum
+//! as it was, so both ways give the same latent values (tested).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -22,16 +29,50 @@ use crate::nets::Encoder;
 /// in the second-level cache.
 const BLOCK: usize = 256;
 
+/// Positions per sparse pass: a few packet rows and the sums stay in the first-level cache.
+const CHUNK: usize = 1024;
+
 /// A linear image encoder laid out for [`symbols`](Self::symbols).
 #[derive(Debug, Clone)]
 pub struct CpuEncoder {
     /// Packet channels in, latent channels out.
     cin: usize,
     cout: usize,
-    /// The projection, `cout × cin` row-major.
-    weight: Vec<f32>,
+    weights: Weights,
     bias: Vec<f32>,
     search: SymbolSearch,
+}
+
+/// The projection, as its products read it.
+#[derive(Debug, Clone)]
+enum Weights {
+    /// `cout × cin`, row-major.
+    Dense(Vec<f32>),
+    /// Each row's nonzero weights as (packet channel, weight), in channel order: row r's
+    /// are `terms[starts[r]..starts[r + 1]]`.
+    Sparse {
+        starts: Vec<usize>,
+        terms: Vec<(usize, f32)>,
+    },
+}
+
+impl Weights {
+    /// Sparse where at most one weight in eight is nonzero: below that, skipping the
+    /// zeros beats the matrix products' speed per multiply-add.
+    fn new(weight: Vec<f32>, cout: usize, cin: usize) -> Self {
+        let nonzero = weight.iter().filter(|&&w| w != 0.0).count();
+        if nonzero * 8 > cout * cin {
+            return Self::Dense(weight);
+        }
+        let mut starts = Vec::with_capacity(cout + 1);
+        let mut terms = Vec::with_capacity(nonzero);
+        starts.push(0);
+        for row in weight.chunks_exact(cin) {
+            terms.extend(row.iter().copied().enumerate().filter(|&(_, w)| w != 0.0));
+            starts.push(terms.len());
+        }
+        Self::Sparse { starts, terms }
+    }
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Option<Vec<f32>> {
@@ -59,10 +100,15 @@ impl CpuEncoder {
         Some(Self {
             cin,
             cout,
-            weight,
+            weights: Weights::new(weight, cout, cin),
             bias,
             search: SymbolSearch::new(Companding::new(config.latent_bits), config.deadzone()),
         })
+    }
+
+    /// Whether the products skip the projection's zero weights (most are zero).
+    pub fn sparse(&self) -> bool {
+        matches!(self.weights, Weights::Sparse { .. })
     }
 
     /// The symbols of `packets` (`cin` planes of `positions` values): `cout` planes of
@@ -77,14 +123,56 @@ impl CpuEncoder {
         let threads = crate::cores::threads_for(work).clamp(1, self.cout);
         let per = self.cout.div_ceil(threads);
         let parts = out.chunks_mut(per * positions);
-        crate::cores::each_part(parts, |i, part| {
-            self.channels(packets, positions, i * per, part)
+        crate::cores::each_part(parts, |i, part| match &self.weights {
+            Weights::Dense(weight) => {
+                self.dense_channels(weight, packets, positions, i * per, part)
+            }
+            Weights::Sparse { starts, terms } => {
+                let rows = &starts[i * per..];
+                self.sparse_channels(rows, terms, packets, positions, i * per, part)
+            }
         });
         out
     }
 
-    /// Symbols of latent channels `first..` into `out` (whole planes of `positions`).
-    fn channels(&self, packets: &[f32], positions: usize, first: usize, out: &mut [i32]) {
+    /// Symbols of latent channels `first..` into `out` (whole planes of `positions`),
+    /// from the rows' nonzero terms (`rows[c]..rows[c + 1]` for channel `first + c`).
+    fn sparse_channels(
+        &self,
+        rows: &[usize],
+        terms: &[(usize, f32)],
+        packets: &[f32],
+        positions: usize,
+        first: usize,
+        out: &mut [i32],
+    ) {
+        let mut z = [0.0f32; CHUNK];
+        for (c, plane) in out.chunks_exact_mut(positions).enumerate() {
+            let terms = &terms[rows[c]..rows[c + 1]];
+            let b = self.bias[first + c];
+            for (j0, dst) in (0..positions).step_by(CHUNK).zip(plane.chunks_mut(CHUNK)) {
+                let z = &mut z[..dst.len()];
+                z.fill(0.0);
+                for &(k, w) in terms {
+                    multiply_add(z, w, &packets[k * positions + j0..][..z.len()]);
+                }
+                for (s, &v) in dst.iter_mut().zip(z.iter()) {
+                    *s = self.search.symbol(v + b);
+                }
+            }
+        }
+    }
+
+    /// Symbols of latent channels `first..` into `out` (whole planes of `positions`), by
+    /// matrix products with the rows of `weight`.
+    fn dense_channels(
+        &self,
+        weight: &[f32],
+        packets: &[f32],
+        positions: usize,
+        first: usize,
+        out: &mut [i32],
+    ) {
         let m = out.len() / positions;
         let mut z = vec![0.0f32; m * BLOCK];
         for j0 in (0..positions).step_by(BLOCK) {
@@ -95,7 +183,7 @@ impl CpuEncoder {
                 (m, n, self.cin),
                 &mut z,
                 n,
-                &self.weight[first * self.cin..],
+                &weight[first * self.cin..],
                 self.cin,
                 &packets[j0..],
                 positions,
@@ -108,5 +196,27 @@ impl CpuEncoder {
                 }
             }
         }
+    }
+}
+
+/// `z[i] += w · x[i]` as gemm's microkernels add a product on this CPU: fused where the
+/// CPU has fused multiply-adds (x86-64 with FMA), a product then a sum elsewhere.
+fn multiply_add(z: &mut [f32], w: f32, x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn fused(z: &mut [f32], w: f32, x: &[f32]) {
+            for (z, &x) in z.iter_mut().zip(x) {
+                *z = w.mul_add(x, *z);
+            }
+        }
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
+        {
+            // SAFETY: the CPU was just found to have AVX2 and FMA.
+            return unsafe { fused(z, w, x) };
+        }
+    }
+    for (z, &x) in z.iter_mut().zip(x) {
+        *z += w * x;
     }
 }

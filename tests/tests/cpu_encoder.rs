@@ -4,6 +4,7 @@
 //! a rounding boundary then gets the neighbouring symbol: encoders may differ so
 //! (DESIGN.md, determinism), so symbols may differ by one, rarely.
 
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use walloc_core::bottleneck::Companding;
 use walloc_core::codec::Codec;
@@ -11,6 +12,7 @@ use walloc_core::config::CodecConfig;
 use walloc_core::container::Limits;
 use walloc_core::cpu_encoder::CpuEncoder;
 use walloc_core::model_file::Model;
+use walloc_core::nets::Encoder;
 use walloc_core::pipeline::RasterImage;
 use walloc_core::{signal, wpt_planes};
 
@@ -38,12 +40,17 @@ fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
 }
 
 /// The symbols of Burn's encoder output, rounded by the scalar definition.
-fn burn_symbols(codec: &Codec, config: &CodecConfig, x: &[f32], lh: usize, lw: usize) -> Vec<i32> {
+fn burn_symbols(
+    encoder: &Encoder,
+    config: &CodecConfig,
+    x: &[f32],
+    lh: usize,
+    lw: usize,
+) -> Vec<i32> {
     let shape = [1, config.packet_channels(), lh, lw];
     let x = Tensor::<4>::from_data(TensorData::new(x.to_vec(), shape), &Device::flex());
     let companding = Companding::new(config.latent_bits);
-    codec
-        .encoder
+    encoder
         .forward(x)
         .into_data()
         .try_to_vec::<f32>()
@@ -77,12 +84,16 @@ fn shipped_image_encoders_match_burn() {
         for name in ["photos/chelsea-crop.png", "photos/astronaut-crop.png"] {
             let image = photo(name);
             let (x, lh, lw) = packets(&image, model.config.levels);
+            assert!(
+                cpu.sparse(),
+                "image-q{q}: a colour transform per packet is sparse"
+            );
             let ours = cpu.symbols(&x, lh * lw);
             // The pipeline encodes with exactly these symbols.
             let (coded, shape) = model.image_symbols(&image, &Limits::default()).unwrap();
             assert_eq!(shape, [model.config.latent_dim, lh, lw]);
             assert_eq!(coded, ours, "image-q{q}, {name}: pipeline symbols");
-            let burn = burn_symbols(&model.codec, &model.config, &x, lh, lw);
+            let burn = burn_symbols(&model.codec.encoder, &model.config, &x, lh, lw);
             let n = differing(&burn, &ours);
             // Measured: none differ on these photos; allow one in ten thousand.
             assert!(
@@ -103,6 +114,7 @@ fn random_encoders_match_burn() {
         config.deadzone = Some(0.15);
         let codec = Codec::new(&config, &device);
         let cpu = CpuEncoder::new(&codec.encoder, &config).expect("a linear encoder");
+        assert!(!cpu.sparse(), "random weights take the matrix products");
         // Odd sizes: positions not a multiple of the product's block, nor of the vectors.
         for (lh, lw) in [(1, 1), (7, 37), (19, 29)] {
             let x = Tensor::<4>::random(
@@ -114,12 +126,82 @@ fn random_encoders_match_burn() {
             .try_to_vec::<f32>()
             .unwrap();
             let ours = cpu.symbols(&x, lh * lw);
-            let burn = burn_symbols(&codec, &config, &x, lh, lw);
+            let burn = burn_symbols(&codec.encoder, &config, &x, lh, lw);
             let n = differing(&burn, &ours);
             assert!(
                 n * 1_000 <= ours.len().max(1_000),
                 "latent {latent}, {lh}×{lw}: {n} of {} symbols differ",
                 ours.len()
+            );
+        }
+    }
+}
+
+/// Keeps about one weight in twenty of each projection and gives every bias a value, so
+/// that the encoder takes the sparse path with a bias to add.
+struct Sparsify(u64);
+
+impl ModuleMapper for Sparsify {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            let shape = t.shape();
+            let n = shape.num_elements();
+            let keep = (0..n)
+                .map(|_| {
+                    self.0 = self
+                        .0
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    if D == 1 || (self.0 >> 33) % 20 == 0 {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect::<Vec<f32>>();
+            let mask = Tensor::<D>::from_data(TensorData::new(keep, shape), &t.device());
+            let t = t * mask;
+            if D == 1 { t + 0.3 } else { t }
+        })
+    }
+}
+
+#[test]
+fn sparse_encoders_match_burn() {
+    let device = Device::flex();
+    for latent in [192, 48, 5] {
+        let mut config = CodecConfig::preset("image-small").unwrap();
+        config.latent_dim = latent;
+        config.deadzone = Some(0.15);
+        let encoder = Codec::new(&config, &device)
+            .encoder
+            .map(&mut Sparsify(latent as u64));
+        let cpu = CpuEncoder::new(&encoder, &config).expect("a linear encoder");
+        assert!(
+            cpu.sparse(),
+            "latent {latent}: one weight in twenty is sparse"
+        );
+        // Sizes across the sparse pass's chunk of positions, and not multiples of it.
+        for (lh, lw) in [(1, 1), (7, 37), (31, 67)] {
+            let x = Tensor::<4>::random(
+                [1, config.packet_channels(), lh, lw],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+            let ours = cpu.symbols(&x, lh * lw);
+            let burn = burn_symbols(&encoder, &config, &x, lh, lw);
+            let n = differing(&burn, &ours);
+            assert!(
+                n * 1_000 <= ours.len().max(1_000),
+                "latent {latent}, {lh}×{lw}: {n} of {} symbols differ",
+                ours.len()
+            );
+            assert!(
+                ours.iter().any(|&s| s != 0),
+                "latent {latent}: all symbols zero"
             );
         }
     }
