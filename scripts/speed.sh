@@ -43,7 +43,10 @@ if has cwebp && has dwebp; then
   cwebp -quiet -lossless in.png -o lossless.webp && dwebp -quiet lossless.webp -ppm -o in.ppm
 fi
 
+# walloc reads each input its peers read: the PNG (cwebp, avifenc, cjxl) and the PPM
+# (cjpeg), whose decoding costs nothing.
 encode=("$walloc encode --force in.png -o x.wl")
+[ -f in.ppm ] && encode+=("$walloc encode --force in.ppm -o xp.wl")
 decode=("$walloc decode --force x.wl -o x.bmp")
 if has cjpeg && has djpeg && [ -f in.ppm ]; then
   encode+=("cjpeg -optimize -quality 75 -outfile x.jpg in.ppm")
@@ -66,6 +69,7 @@ fi
 for c in "${encode[@]}"; do sh -c "$c" >/dev/null 2>&1; done
 pixels=$(python3 -c "import struct;d=open('in.png','rb').read(24);w,h=struct.unpack('>II',d[16:24]);print(w*h)")
 echo "photo: $photo ($pixels pixels)"
+[ -f xp.wl ] && ! cmp -s x.wl xp.wl && { echo "walloc coded the PPM and the PNG differently" >&2; exit 1; }
 for f in x.wl x.jpg x.webp x.avif x.jxl; do
   [ -f "$f" ] && printf '  %-7s %7d bytes  %.3f bpp\n' "$f" "$(stat -c %s "$f")" \
     "$(python3 -c "print($(stat -c %s "$f")*8/$pixels)")"

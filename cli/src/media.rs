@@ -16,7 +16,11 @@ pub enum Kind {
     Audio,
 }
 
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"];
+/// Netpbm (ppm, pgm, pbm, pam, pnm) is what other codecs' command-line tools read and
+/// write raw (cjpeg, djpeg, djxl): no decoding between them and walloc.
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "pgm", "pbm", "pam", "pnm",
+];
 
 pub fn kind_of(path: &Path) -> Option<Kind> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
@@ -222,9 +226,13 @@ pub fn image_bytes(img: &RasterImage, path: &Path) -> Result<Vec<u8>, String> {
             .to_rgb8()
             .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Bmp),
         "tif" | "tiff" => dynamic.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Tiff),
+        // Binary PPM for colour, PGM for gray, at the image's bit depth.
+        "ppm" | "pgm" | "pnm" => {
+            dynamic.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Pnm)
+        }
         other => {
             return Err(format!(
-                "cannot write .{other} images (use .png, .jpg, .webp, .bmp or .tiff)"
+                "cannot write .{other} images (use .png, .jpg, .webp, .bmp, .tiff or .ppm)"
             ));
         }
     };

@@ -84,6 +84,43 @@ fn gray_and_rgba_inputs_come_back_gray_and_rgb() {
     }
 }
 
+/// Netpbm files, which cjpeg and djpeg read and write raw: the same pixels as a PNG give
+/// the same `.wl` bytes, and a decode to `.ppm` or `.pgm` holds the pixels a `.png` holds.
+#[test]
+fn netpbm_inputs_and_outputs_hold_the_same_pixels() {
+    let dir = scratch("netpbm");
+    let cat = image::open(data("photos/chelsea-crop.png")).unwrap();
+    let model = image_model();
+    for (name, img) in [
+        ("rgb", cat.clone()),
+        ("gray", image::DynamicImage::ImageLuma8(cat.to_luma8())),
+    ] {
+        let (png, ppm) = (
+            dir.join(format!("{name}.png")),
+            dir.join(format!("{name}.ppm")),
+        );
+        img.save(&png).unwrap();
+        // The encoder picks PPM or PGM by the image's colour type, whatever the name.
+        img.save_with_format(&ppm, image::ImageFormat::Pnm).unwrap();
+        round_trip(&model, &png, &dir.join(format!("{name}-back.png")));
+        let from_png = std::fs::read(png.with_extension("wl")).unwrap();
+        std::fs::remove_file(png.with_extension("wl")).unwrap();
+        let back = dir.join(format!("{name}-back.ppm"));
+        round_trip(&model, &ppm, &back);
+        assert_eq!(
+            std::fs::read(ppm.with_extension("wl")).unwrap(),
+            from_png,
+            "{name}"
+        );
+        let (a, b) = (
+            image::open(dir.join(format!("{name}-back.png"))).unwrap(),
+            image::open(&back).unwrap(),
+        );
+        assert_eq!(a.color(), b.color(), "{name}");
+        assert_eq!(a.as_bytes(), b.as_bytes(), "{name}");
+    }
+}
+
 #[test]
 fn music_round_trip_keeps_rate_channels_and_length() {
     let dir = scratch("music");
