@@ -176,6 +176,11 @@ fn run(command: Command) -> Result<usize, String> {
                 let (model, signal) = std::thread::scope(|s| {
                     let signal = s.spawn(|| Signal::read(kind, input, &limits));
                     let model = models.for_encoding(kind, quality);
+                    // The image encoder's weights and symbol search, built while the
+                    // input is still being read rather than after.
+                    if let (Ok(model), Kind::Image) = (&model, kind) {
+                        model.cpu_encoder();
+                    }
                     let signal = signal
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -620,8 +620,8 @@ fn check_audio(
 
 /// Interleaved samples → three planes in [−½, ½] (gray replicated, alpha dropped),
 /// reflect-padded to multiples of `multiple` as [`signal::pad_planes`] pads: the padded
-/// planes in one pass, without the unpadded ones in between. Returns the planes, their
-/// size and the (left, top) padding.
+/// planes in one pass, without the unpadded ones in between, their rows shared out among
+/// the cores. Returns the planes, their size and the (left, top) padding.
 fn padded_rgb_planes(
     image: &RasterImage,
     multiple: usize,
@@ -633,17 +633,24 @@ fn padded_rgb_planes(
     let (left, right) = signal::padding(w, multiple);
     let (ph, pw) = (h + top + bottom, w + left + right);
     let cols: Vec<usize> = (0..pw)
-        .map(|x| signal::reflect_index(x as isize - left as isize, w))
+        .map(|x| signal::reflect_index(x as isize - left as isize, w) * ch)
         .collect();
-    let mut out = Vec::with_capacity(3 * ph * pw);
-    for c in 0..3 {
-        let c = if ch >= 3 { c } else { 0 };
-        for y in 0..ph {
-            let row = &image.samples
-                [signal::reflect_index(y as isize - top as isize, h) * w * ch..][..w * ch];
-            out.extend(cols.iter().map(|&x| row[x * ch + c] as f32 * scale - 0.5));
+    let mut out = alloc::vec![0.0f32; 3 * ph * pw];
+    // Rows of all three planes, plane by plane: row r is row r % ph of plane r / ph.
+    let rows = 3 * ph;
+    let threads = crate::cores::threads_for(out.len()).clamp(1, rows.max(1));
+    let per = rows.div_ceil(threads).max(1);
+    crate::cores::each_part(out.chunks_mut(per * pw), |part, run| {
+        for (i, out_row) in run.chunks_exact_mut(pw).enumerate() {
+            let r = part * per + i;
+            let c = if ch >= 3 { r / ph } else { 0 };
+            let y = signal::reflect_index((r % ph) as isize - top as isize, h);
+            let row = &image.samples[y * w * ch..][..w * ch];
+            for (o, &x) in out_row.iter_mut().zip(&cols) {
+                *o = row[x + c] as f32 * scale - 0.5;
+            }
         }
-    }
+    });
     (out, ph, pw, left, top)
 }
 
