@@ -199,10 +199,15 @@ fn sparse_encoders_match_burn() {
                 "latent {latent}, {lh}×{lw}: {n} of {} symbols differ",
                 ours.len()
             );
-            assert!(
-                ours.iter().any(|&s| s != 0),
-                "latent {latent}: all symbols zero"
-            );
+            // A handful of symbols may all round to zero, and so may five channels of a
+            // dozen small weights; thousands of symbols of 48 channels or more do not,
+            // unless the sums were lost.
+            if ours.len() > 1_000 && latent >= 48 {
+                assert!(
+                    ours.iter().any(|&s| s != 0),
+                    "latent {latent}: all symbols zero"
+                );
+            }
         }
     }
 }
