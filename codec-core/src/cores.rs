@@ -39,6 +39,16 @@ pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(
     }
 }
 
+/// Cuts `output` into units of `unit` values and hands each core an even run of them:
+/// `f(first unit, its values)`. Every unit is computed the same way wherever it runs,
+/// so the result does not depend on the thread count; in wasm it is one run.
+pub(crate) fn in_parts<T: Send>(output: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let units = output.len() / unit;
+    let threads = threads_for(output.len()).clamp(1, units.max(1));
+    let per = units.div_ceil(threads).max(1);
+    each_part(output.chunks_mut(per * unit), |i, part| f(i * per, part));
+}
+
 /// Defines a function whose body is compiled twice, for the baseline and for AVX2, and
 /// runs the AVX2 copy where the CPU has it: loops over floats then work on eight at a
 /// time instead of four. Same operations (no fused multiply-add), same results. What the

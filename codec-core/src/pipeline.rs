@@ -637,12 +637,9 @@ fn padded_rgb_planes(
         .collect();
     let mut out = alloc::vec![0.0f32; 3 * ph * pw];
     // Rows of all three planes, plane by plane: row r is row r % ph of plane r / ph.
-    let rows = 3 * ph;
-    let threads = crate::cores::threads_for(out.len()).clamp(1, rows.max(1));
-    let per = rows.div_ceil(threads).max(1);
-    crate::cores::each_part(out.chunks_mut(per * pw), |part, run| {
+    crate::cores::in_parts(&mut out, pw, |first, run| {
         for (i, out_row) in run.chunks_exact_mut(pw).enumerate() {
-            let r = part * per + i;
+            let r = first + i;
             let c = if ch >= 3 { r / ph } else { 0 };
             let y = signal::reflect_index((r % ph) as isize - top as isize, h);
             let row = &image.samples[y * w * ch..][..w * ch];

@@ -11,6 +11,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::cores::in_parts;
 use crate::wpt::{DEC_HI, DEC_LO, REC_HI, REC_LO};
 
 /// Forward 2D packet transform of `channels` planes of `height × width` (multiples of
@@ -94,16 +95,6 @@ pub fn inverse_2d(
         w = w2;
     }
     data
-}
-
-/// Cuts `output` into units of `unit` values and hands each core an even run of them:
-/// `f(first unit, its values)`. Every unit is computed the same way wherever it runs,
-/// so the result does not depend on the thread count; in wasm it is one run.
-fn in_parts(output: &mut [f32], unit: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let units = output.len() / unit;
-    let threads = crate::cores::threads_for(output.len()).clamp(1, units.max(1));
-    let per = units.div_ceil(threads).max(1);
-    crate::cores::each_part(output.chunks_mut(per * unit), |i, part| f(i * per, part));
 }
 
 crate::cores::wide_vectors! {

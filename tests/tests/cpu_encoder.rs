@@ -105,34 +105,52 @@ fn shipped_image_encoders_match_burn() {
     }
 }
 
+/// A small image configuration with `latent` channels and the shipped dead zone.
+fn random_config(latent: usize) -> CodecConfig {
+    let mut config = CodecConfig::preset("image-small").unwrap();
+    config.latent_dim = latent;
+    config.deadzone = Some(0.15);
+    config
+}
+
+/// `cpu`'s symbols of random packets of `lh × lw` positions, checked against `encoder`'s
+/// through Burn: at most one in a thousand may differ (by one).
+fn symbols_matching_burn(
+    cpu: &CpuEncoder,
+    encoder: &Encoder,
+    config: &CodecConfig,
+    (lh, lw): (usize, usize),
+) -> Vec<i32> {
+    let x = Tensor::<4>::random(
+        [1, config.packet_channels(), lh, lw],
+        Distribution::Normal(0.0, 1.0),
+        &Device::flex(),
+    )
+    .into_data()
+    .try_to_vec::<f32>()
+    .unwrap();
+    let ours = cpu.symbols(&x, lh * lw);
+    let burn = burn_symbols(encoder, config, &x, lh, lw);
+    let n = differing(&burn, &ours);
+    assert!(
+        n * 1_000 <= ours.len().max(1_000),
+        "latent {}, {lh}×{lw}: {n} of {} symbols differ",
+        config.latent_dim,
+        ours.len()
+    );
+    ours
+}
+
 #[test]
 fn random_encoders_match_burn() {
-    let device = Device::flex();
     for latent in [192, 48, 5] {
-        let mut config = CodecConfig::preset("image-small").unwrap();
-        config.latent_dim = latent;
-        config.deadzone = Some(0.15);
-        let codec = Codec::new(&config, &device);
+        let config = random_config(latent);
+        let codec = Codec::new(&config, &Device::flex());
         let cpu = CpuEncoder::new(&codec.encoder, &config).expect("a linear encoder");
         assert!(!cpu.sparse(), "random weights take the matrix products");
         // Odd sizes: positions not a multiple of the product's block, nor of the vectors.
-        for (lh, lw) in [(1, 1), (7, 37), (19, 29)] {
-            let x = Tensor::<4>::random(
-                [1, config.packet_channels(), lh, lw],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            )
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-            let ours = cpu.symbols(&x, lh * lw);
-            let burn = burn_symbols(&codec.encoder, &config, &x, lh, lw);
-            let n = differing(&burn, &ours);
-            assert!(
-                n * 1_000 <= ours.len().max(1_000),
-                "latent {latent}, {lh}×{lw}: {n} of {} symbols differ",
-                ours.len()
-            );
+        for size in [(1, 1), (7, 37), (19, 29)] {
+            symbols_matching_burn(&cpu, &codec.encoder, &config, size);
         }
     }
 }
@@ -168,12 +186,9 @@ impl ModuleMapper for Sparsify {
 
 #[test]
 fn sparse_encoders_match_burn() {
-    let device = Device::flex();
     for latent in [192, 48, 5] {
-        let mut config = CodecConfig::preset("image-small").unwrap();
-        config.latent_dim = latent;
-        config.deadzone = Some(0.15);
-        let encoder = Codec::new(&config, &device)
+        let config = random_config(latent);
+        let encoder = Codec::new(&config, &Device::flex())
             .encoder
             .map(&mut Sparsify(latent as u64));
         let cpu = CpuEncoder::new(&encoder, &config).expect("a linear encoder");
@@ -182,23 +197,8 @@ fn sparse_encoders_match_burn() {
             "latent {latent}: one weight in twenty is sparse"
         );
         // Sizes across the sparse pass's chunk of positions, and not multiples of it.
-        for (lh, lw) in [(1, 1), (7, 37), (31, 67)] {
-            let x = Tensor::<4>::random(
-                [1, config.packet_channels(), lh, lw],
-                Distribution::Normal(0.0, 1.0),
-                &device,
-            )
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-            let ours = cpu.symbols(&x, lh * lw);
-            let burn = burn_symbols(&encoder, &config, &x, lh, lw);
-            let n = differing(&burn, &ours);
-            assert!(
-                n * 1_000 <= ours.len().max(1_000),
-                "latent {latent}, {lh}×{lw}: {n} of {} symbols differ",
-                ours.len()
-            );
+        for size in [(1, 1), (7, 37), (31, 67)] {
+            let ours = symbols_matching_burn(&cpu, &encoder, &config, size);
             // A handful of symbols may all round to zero, and so may five channels of a
             // dozen small weights; thousands of symbols of 48 channels or more do not,
             // unless the sums were lost.
