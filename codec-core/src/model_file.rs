@@ -165,8 +165,8 @@ impl Model {
         out.extend_from_slice(&(self.contexts as u32).to_le_bytes());
         for t in &self.tables {
             out.extend_from_slice(&t.min_symbol().to_le_bytes());
-            out.extend_from_slice(&(t.frequencies().len() as u32).to_le_bytes());
-            for &f in t.frequencies() {
+            out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            for f in t.frequencies() {
                 // Every frequency is below 2^16: each of at least 3 symbols has one ≥ 1.
                 out.extend_from_slice(&(f as u16).to_le_bytes());
             }
@@ -274,23 +274,26 @@ impl Model {
                     -config.max_symbol()
                 )));
             }
-            // One slice per table, not a checked read per frequency: a model holds
-            // thousands of tables.
-            let freqs: Vec<u32> = if version == 1 {
-                r.take(4 * k, "table")?
-                    .chunks_exact(4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()
+            // One slice per table, not a checked read per frequency, and the table built
+            // from it in place: a model holds thousands of tables.
+            let table = if version == 1 {
+                let bytes = r.take(4 * k, "table")?;
+                SymbolTable::from_frequency_iter(
+                    min,
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                )
             } else {
-                r.take(2 * k, "table")?
-                    .chunks_exact(2)
-                    .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
-                    .collect()
+                let bytes = r.take(2 * k, "table")?;
+                SymbolTable::from_frequency_iter(
+                    min,
+                    bytes
+                        .chunks_exact(2)
+                        .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
+                )
             };
-            tables.push(
-                SymbolTable::from_frequencies(min, freqs)
-                    .map_err(|e| ModelError::Tables(e.to_string()))?,
-            );
+            tables.push(table.map_err(|e| ModelError::Tables(e.to_string()))?);
         }
         let weights_len = r.u64("weights length")?;
         let weights = r.take(
