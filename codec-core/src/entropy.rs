@@ -37,14 +37,16 @@ struct Cdf {
     /// `cdf[i]` = sum of the frequencies of symbols before `i`; `cdf[len]` = 2^16.
     cdf: Vec<u32>,
     /// `first[j]` = the symbol whose interval holds quantile `j << (16 − BUCKET_BITS)`.
-    first: Vec<u16>,
+    /// Made when the table first decodes: encoding never reads it, and a model loads
+    /// thousands of tables (a `walloc encode` builds none of these).
+    first: std::sync::OnceLock<Vec<u16>>,
 }
 
 impl Cdf {
     /// From frequencies, checked as [`SymbolTable::from_frequencies`] documents: each at
     /// least 1, at most 2^16 of them, summing to 2^16, at least two. The cumulative table
-    /// is built as they are read (a model loads thousands of tables, and the per-symbol
-    /// frequencies are the differences of this table, so they are not kept apart).
+    /// is built as they are read (the per-symbol frequencies are its steps, so they are
+    /// not kept apart).
     fn new(freqs: impl ExactSizeIterator<Item = u32>) -> Result<Self, EntropyError> {
         let len = freqs.len();
         if len == 0 {
@@ -81,20 +83,30 @@ impl Cdf {
         if sum != u64::from(TOTAL) {
             return Err(EntropyError::BadTable("frequencies do not sum to 2^16"));
         }
-        // Bucket j starts at quantile j·2^shift and belongs to the last symbol whose
-        // interval starts at or below it: one walk along buckets and symbols together.
-        let shift = CDF_PRECISION - BUCKET_BITS;
-        let mut first = alloc::vec![0u16; 1 << BUCKET_BITS];
-        let mut s = 0;
-        for (j, f) in first.iter_mut().enumerate() {
-            let q = (j as u32) << shift;
-            // cdf[len] = 2^16 lies above every bucket start, so s stays below len.
-            while cdf[s + 1] <= q {
-                s += 1;
+        Ok(Self {
+            cdf,
+            first: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The bucket index: bucket j starts at quantile j·2^shift and belongs to the last
+    /// symbol whose interval starts at or below it, found in one walk along buckets and
+    /// symbols together.
+    fn first(&self) -> &[u16] {
+        self.first.get_or_init(|| {
+            let shift = CDF_PRECISION - BUCKET_BITS;
+            let mut first = alloc::vec![0u16; 1 << BUCKET_BITS];
+            let mut s = 0;
+            for (j, f) in first.iter_mut().enumerate() {
+                let q = (j as u32) << shift;
+                // cdf[len] = 2^16 lies above every bucket start, so s stays below len.
+                while self.cdf[s + 1] <= q {
+                    s += 1;
+                }
+                *f = s as u16;
             }
-            *f = s as u16;
-        }
-        Ok(Self { cdf, first })
+            first
+        })
     }
 
     /// Symbols in the table.
@@ -130,7 +142,7 @@ impl DecoderModel<CDF_PRECISION> for Cdf {
     /// otherwise), so the bucket exists and the scan stops at the last symbol at the latest.
     #[inline]
     fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
-        let mut s = usize::from(self.first[(quantile >> (CDF_PRECISION - BUCKET_BITS)) as usize]);
+        let mut s = usize::from(self.first()[(quantile >> (CDF_PRECISION - BUCKET_BITS)) as usize]);
         while self.cdf[s + 1] <= quantile {
             s += 1;
         }
@@ -786,7 +798,7 @@ mod tests {
             SymbolTable::from_frequencies(0, alloc::vec![1, TOTAL - 1]).unwrap(),
         ] {
             let cdf = &t.model.cdf;
-            for (j, &s) in t.model.first.iter().enumerate() {
+            for (j, &s) in t.model.first().iter().enumerate() {
                 let q = (j as u32) << (CDF_PRECISION - BUCKET_BITS);
                 let s = usize::from(s);
                 assert!(cdf[s] <= q && q < cdf[s + 1], "bucket {j}: symbol {s}");
