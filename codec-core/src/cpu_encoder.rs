@@ -156,9 +156,7 @@ impl CpuEncoder {
                 for &(k, w) in terms {
                     multiply_add(z, w, &packets[k * positions + j0..][..z.len()]);
                 }
-                for (s, &v) in dst.iter_mut().zip(z.iter()) {
-                    *s = self.search.symbol(v + b);
-                }
+                self.search.symbols_into(z, b, dst);
             }
         }
     }
@@ -190,10 +188,8 @@ impl CpuEncoder {
             );
             for (c, row) in z.chunks_exact(n).take(m).enumerate() {
                 let b = self.bias[first + c];
-                let dst = &mut out[c * positions + j0..][..n];
-                for (s, &v) in dst.iter_mut().zip(row) {
-                    *s = self.search.symbol(v + b);
-                }
+                self.search
+                    .symbols_into(row, b, &mut out[c * positions + j0..][..n]);
             }
         }
     }
