@@ -167,10 +167,12 @@ impl SymbolSearch {
 crate::cores::wide_vectors! {
     fn symbols_into(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i32]) {
         assert_eq!(z.len(), out.len(), "one symbol per value");
+        // Symbol 0's interval, where the alphabet has one below and above it (every
+        // companding's does; otherwise every value takes the lookup).
         let zero = usize::try_from(-search.min)
             .ok()
             .filter(|&k| k >= 1)
-            .map(|k| (search.starts[k - 1], search.starts[k]));
+            .and_then(|k| Some((*search.starts.get(k - 1)?, *search.starts.get(k)?)));
         let mut done = 0;
         if let Some((low, high)) = zero {
             for (z, out) in z.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
