@@ -41,6 +41,9 @@ pub struct CpuEncoder {
     weights: Weights,
     bias: Vec<f32>,
     search: SymbolSearch,
+    /// Whether the sparse sums fuse their multiply-adds, as gemm does on this CPU: asked
+    /// of the CPU once, not per pass.
+    fused: bool,
 }
 
 /// The projection, as its products read it.
@@ -103,6 +106,7 @@ impl CpuEncoder {
             weights: Weights::new(weight, cout, cin),
             bias,
             search: SymbolSearch::new(Companding::new(config.latent_bits), config.deadzone()),
+            fused: has_fma(),
         })
     }
 
@@ -154,7 +158,7 @@ impl CpuEncoder {
                 let z = &mut z[..dst.len()];
                 z.fill(0.0);
                 for &(k, w) in terms {
-                    multiply_add(z, w, &packets[k * positions + j0..][..z.len()]);
+                    multiply_add(self.fused, z, w, &packets[k * positions + j0..][..z.len()]);
                 }
                 self.search.symbols_into(z, b, dst);
             }
@@ -195,23 +199,36 @@ impl CpuEncoder {
     }
 }
 
-/// `z[i] += w · x[i]` as gemm's microkernels add a product on this CPU: fused where the
-/// CPU has fused multiply-adds (x86-64 with FMA), a product then a sum elsewhere.
-fn multiply_add(z: &mut [f32], w: f32, x: &[f32]) {
+/// Whether the CPU has the fused multiply-adds (x86-64 with AVX2 and FMA) that gemm's
+/// microkernels use.
+fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `z[i] += w · x[i]` as gemm's microkernels add a product on this CPU: fused where
+/// `fused` ([`has_fma`]), a product then a sum elsewhere.
+fn multiply_add(fused: bool, z: &mut [f32], w: f32, x: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        fn fused(z: &mut [f32], w: f32, x: &[f32]) {
+        fn fma(z: &mut [f32], w: f32, x: &[f32]) {
             for (z, &x) in z.iter_mut().zip(x) {
                 *z = w.mul_add(x, *z);
             }
         }
-        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2")
-        {
-            // SAFETY: the CPU was just found to have AVX2 and FMA.
-            return unsafe { fused(z, w, x) };
+        if fused {
+            // SAFETY: `fused` comes from `has_fma`: the CPU has AVX2 and FMA.
+            return unsafe { fma(z, w, x) };
         }
     }
+    let _ = fused;
     for (z, &x) in z.iter_mut().zip(x) {
         *z += w * x;
     }
