@@ -7,6 +7,10 @@ mod models;
 mod npy;
 mod tuning;
 
+/// Huge pages for the large buffers (cli/src/tuning.rs).
+#[global_allocator]
+static ALLOCATOR: tuning::HugePages = tuning::HugePages;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -125,7 +129,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tuning::restart_tuned();
+    tuning::keep_freed_memory();
     let command = Cli::parse().command;
     if let Err(e) = media::exit_cleanly_on_interrupt() {
         eprintln!("walloc: {e}");

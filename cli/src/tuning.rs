@@ -1,45 +1,92 @@
-//! glibc's allocator tuned for walloc's few large buffers.
+//! The allocator tuned for walloc's few large buffers.
 //!
 //! By default glibc maps each large buffer fresh and hands it back to the kernel when it
 //! is freed, so every layer and transform level faults its memory in again, 4 KiB at a
-//! time: a third of a `walloc decode`'s time went to the kernel. Transparent huge pages
-//! for the heap and keeping freed memory (glibc tunables) took `walloc encode` from 123 to
-//! 87 ms and `walloc decode` from 174 to 155 ms on the project's machine
-//! (docs/performance.md). Tunables are read
-//! only when a process starts, so `walloc` starts itself again with them, once: a
-//! `GLIBC_TUNABLES` already in the environment, even empty, is left as it is (and is how
-//! to opt out). Other C libraries ignore the variable.
+//! time: a third of a `walloc decode`'s time went to the kernel. Keeping freed memory and
+//! transparent huge pages for the large buffers took `walloc encode` from 123 to 87 ms and
+//! `walloc decode` from 174 to 155 ms on the project's machine (docs/performance.md).
+//!
+//! This was first done with glibc's tunables, which are read only when a process starts,
+//! so `walloc` started itself a second time to set them: 1.4–1.8 ms of every command (6%
+//! of an encode). The same settings are now made from inside the process: the
+//! thresholds with `mallopt`, the huge pages by asking for them (`madvise`) on each large
+//! block as it is allocated, before anything touches it.
 
-/// Huge pages for malloc'd memory; nothing mapped apart or trimmed below 512 MiB / 1 GiB.
-pub const TUNABLES: &str = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=536870912:glibc.malloc.trim_threshold=1073741824";
+use std::alloc::{GlobalAlloc, Layout, System};
 
-/// Replaces this process with itself, the tunables set, unless they are set already or
-/// this is not Linux with glibc. Returns only where it does nothing (or exec fails, when
-/// walloc simply runs untuned).
-pub fn restart_tuned() {
+/// Freed memory is kept (not trimmed below 1 GiB), blocks up to 512 MiB come from the
+/// heap, where a freed buffer is reused by the next one without faulting its pages in
+/// again, and the heap's first [`HEAP_START`] bytes get huge pages: grown once here and
+/// freed, which the trim threshold keeps, so that the many small blocks (a model's 2304
+/// tables) share huge pages too. Nothing is touched, so nothing becomes resident. Call
+/// first thing in `main`, before any thread starts.
+pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::os::unix::process::CommandExt;
-        if std::env::var_os("GLIBC_TUNABLES").is_some() {
-            return;
-        }
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        let mut args = std::env::args_os();
-        let mut command = std::process::Command::new(exe);
-        if let Some(arg0) = args.next() {
-            command.arg0(arg0);
-        }
-        let _failed = command.args(args).env("GLIBC_TUNABLES", TUNABLES).exec();
+    // SAFETY: mallopt only sets the allocator's parameters, and the block is freed as it
+    // came (null is advised nowhere and freed as nothing).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        let p = libc::malloc(HEAP_START);
+        advise(p.cast(), HEAP_START);
+        libc::free(p);
     }
 }
 
-/// The environment for a program walloc runs (`eval`'s peers): without walloc's own
-/// tunables, so that their timings are their own.
-pub fn untuned(command: &mut std::process::Command) -> &mut std::process::Command {
-    if std::env::var_os("GLIBC_TUNABLES").is_some_and(|v| v == TUNABLES) {
-        command.env_remove("GLIBC_TUNABLES");
+/// The heap grown and advised at start: an encode of a 768×512 photo fits in it.
+const HEAP_START: usize = 64 << 20;
+
+/// The system allocator, with transparent huge pages asked for on every block of at
+/// least one huge page: the kernel then fills it 2 MiB at a time instead of 4 KiB
+/// (Debian's default `transparent_hugepage/enabled` is `madvise`: only asked-for memory).
+pub struct HugePages;
+
+/// A huge page on x86-64 and aarch64 with 4 KiB pages; blocks smaller than this are left
+/// alone.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Asks for huge pages on the whole huge pages inside `[ptr, ptr + len)`: a hint, so a
+/// failure changes nothing but speed.
+fn advise(ptr: *mut u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    if !ptr.is_null() && len >= HUGE_PAGE {
+        let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
+        let end = (ptr as usize + len) / HUGE_PAGE * HUGE_PAGE;
+        if end > start {
+            // SAFETY: the range lies inside a block this allocator just handed out, and
+            // MADV_HUGEPAGE changes no contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
     }
-    command
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, len);
+}
+
+// SAFETY: every call is passed to `System` unchanged; `advise` only adds a hint.
+unsafe impl GlobalAlloc for HugePages {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        advise(ptr, layout.size());
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // calloc does not write memory it just got from the kernel (already zero), so
+        // the block's fresh pages are still untouched here.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        advise(ptr, layout.size());
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let ptr = unsafe { System.realloc(ptr, layout, new_size) };
+        advise(ptr, new_size);
+        ptr
+    }
 }

@@ -397,37 +397,3 @@ fn latents_are_a_numpy_array_of_the_coded_symbols() {
     ]);
     assert_eq!(std::fs::read(dir.join("z2.npy")).unwrap(), b);
 }
-
-/// `walloc` restarts itself once with glibc's allocator tuned (cli/src/tuning.rs) unless
-/// GLIBC_TUNABLES is set; the restart must not show: same output bytes, same messages,
-/// same exit status, whether it happens or not.
-#[test]
-fn restarting_with_tuned_allocator_is_invisible() {
-    let dir = scratch("tuned");
-    let run = |tunables: Option<&str>, args: &[&str]| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_walloc"));
-        match tunables {
-            Some(v) => c.env("GLIBC_TUNABLES", v),
-            None => c.env_remove("GLIBC_TUNABLES"),
-        };
-        c.args(args).output().unwrap()
-    };
-    let wl = data("golden/chelsea-crop.wl");
-    let tiny = model("tiny-image.wlm");
-    let mut decoded = Vec::new();
-    for (name, tunables) in [("restarted.png", None), ("as-is.png", Some(""))] {
-        let out = dir.join(name);
-        let o = run(
-            tunables,
-            &["decode", "-q", "--model", s(&tiny), s(&wl), "-o", s(&out)],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        decoded.push(std::fs::read(&out).unwrap());
-    }
-    assert_eq!(decoded[0], decoded[1]);
-    let missing = dir.join("missing.wl");
-    let [a, b] = [None, Some("")].map(|t| run(t, &["decode", s(&missing)]));
-    assert_eq!(a.status.code(), Some(1));
-    assert_eq!((a.status.code(), &a.stderr), (b.status.code(), &b.stderr));
-    assert!(String::from_utf8_lossy(&a.stderr).contains("missing.wl"));
-}

@@ -208,7 +208,7 @@ fn is_executable(_: &Path) -> bool {
 /// Runs a tool to completion; returns its wall time, or its first line of complaint.
 fn run_tool(program: &str, args: &[OsString]) -> Result<f64, String> {
     let start = Instant::now();
-    let out = crate::tuning::untuned(&mut Command::new(program))
+    let out = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
