@@ -282,30 +282,37 @@ fn analyse_row(x: &[f32], scratch: &mut Vec<f32>, lo: &mut [f32], hi: &mut [f32]
     for (block, (l, h)) in lo.chunks_mut(LANES).zip(hi.chunks_mut(LANES)).enumerate() {
         let k = block * LANES;
         // s[t] = padded[2k+9−t]: an even index for odd t, an odd one for even t.
-        let s: [&[f32; LANES]; 10] = core::array::from_fn(|t| {
-            let run = if t % 2 == 1 {
-                &even[k + (9 - t) / 2..]
+        let mut at = [0; 10];
+        for (t, at) in at.iter_mut().enumerate() {
+            *at = if t % 2 == 1 {
+                k + (9 - t) / 2
             } else {
-                &odd[k + (8 - t) / 2..]
+                len + k + (8 - t) / 2
             };
-            run[..LANES].try_into().unwrap()
-        });
+        }
         let (mut sl, mut sh) = ([0.0f32; LANES], [0.0f32; LANES]);
-        analyse_lanes(s, &mut sl, &mut sh);
+        analyse_lanes(scratch, &at, &mut sl, &mut sh);
         l.copy_from_slice(&sl[..l.len()]);
         h.copy_from_slice(&sh[..h.len()]);
     }
 }
 
-/// lo[i] = Σ_t dec_lo[t]·s[t][i] and hi[i] likewise, for N lanes (a constant, so that
-/// the loop becomes whole vectors). Both filters are symmetric (dec_lo about t = 5, dec_hi
-/// about t = 4; their other taps are zero), so mirrored samples are added first and each
-/// weight multiplies once: 23 operations per pair of outputs instead of 40. The sums'
-/// order is fixed here, for every caller, and no multiply-add is fused, so the result is
-/// the same on every CPU and in wasm.
+/// lo[i] = Σ_t dec_lo[t]·s_t[i] and hi[i] likewise, for N lanes (a constant, so that the
+/// loop becomes whole vectors), where s_t = x[at[t]..][..N]. Both filters are symmetric
+/// (dec_lo about t = 5, dec_hi about t = 4; their other taps are zero), so mirrored
+/// samples are added first and each weight multiplies once: 23 operations per pair of
+/// outputs instead of 40. The sums' order is fixed here, for every caller, and no
+/// multiply-add is fused, so the result is the same on every CPU and in wasm.
 #[inline(always)]
-fn analyse_lanes<const N: usize>(s: [&[f32; N]; 10], lo: &mut [f32; N], hi: &mut [f32; N]) {
-    let [_, s1, s2, s3, s4, s5, s6, s7, s8, s9] = s;
+fn analyse_lanes<const N: usize>(
+    x: &[f32],
+    at: &[usize; 10],
+    lo: &mut [f32; N],
+    hi: &mut [f32; N],
+) {
+    let s = |t: usize| &x[at[t]..at[t] + N];
+    let (s1, s2, s3, s4, s5) = (s(1), s(2), s(3), s(4), s(5));
+    let (s6, s7, s8, s9) = (s(6), s(7), s(8), s(9));
     for i in 0..N {
         lo[i] = DEC_LO[5] * s5[i]
             + DEC_LO[4] * (s4[i] + s6[i])
@@ -345,25 +352,31 @@ crate::cores::wide_vectors! {
         out_stride: usize,
     ) {
         for k in 0..h / 2 {
-            let rows: [&[f32]; 10] =
-                core::array::from_fn(|t| &x[wrap((2 * k + 5) as isize - t as isize, h) * stride..][..w]);
+            // Where the ten rows of output row k's taps start.
+            let mut rows = [0; 10];
+            for (t, row) in rows.iter_mut().enumerate() {
+                *row = wrap((2 * k + 5) as isize - t as isize, h) * stride;
+            }
             let (l, hh) = (&mut lo[k * out_stride..][..w], &mut hi[k * out_stride..][..w]);
-            let mut c = 0;
-            while c < w {
-                let lanes = LANES.min(w - c);
-                if lanes == LANES {
-                    let s: [&[f32; LANES]; 10] = rows.map(|r| r[c..][..LANES].try_into().unwrap());
-                    let (l, hh) = (&mut l[c..][..LANES], &mut hh[c..][..LANES]);
-                    analyse_lanes(s, l.try_into().unwrap(), hh.try_into().unwrap());
-                } else {
-                    // A plane narrower than LANES: a lane at a time.
-                    for i in c..w {
-                        let s: [&[f32; 1]; 10] = rows.map(|r| r[i..][..1].try_into().unwrap());
-                        let (l, hh) = (&mut l[i..][..1], &mut hh[i..][..1]);
-                        analyse_lanes(s, l.try_into().unwrap(), hh.try_into().unwrap());
-                    }
+            if w < LANES {
+                // A plane narrower than LANES: a lane at a time.
+                for i in 0..w {
+                    let (l, hh) = (&mut l[i..][..1], &mut hh[i..][..1]);
+                    let at = rows.map(|r| r + i);
+                    analyse_lanes::<1>(x, &at, l.try_into().unwrap(), hh.try_into().unwrap());
                 }
-                c += lanes;
+                continue;
+            }
+            // Whole blocks only (a partial block's loop runs a lane at a time): the last
+            // block ends at the row's end, overlapping the one before, whose columns it
+            // computes again to the same values.
+            for c in (0..w).step_by(LANES).map(|c| c.min(w - LANES)) {
+                let (l, hh) = (&mut l[c..][..LANES], &mut hh[c..][..LANES]);
+                let mut at = rows;
+                for a in &mut at {
+                    *a += c;
+                }
+                analyse_lanes::<LANES>(x, &at, l.try_into().unwrap(), hh.try_into().unwrap());
             }
         }
     }
@@ -490,13 +503,12 @@ mod tests {
         let mut lo = vec![0.0f32; n / 2];
         let mut hi = vec![0.0f32; n / 2];
         for k in 0..n / 2 {
-            let s: [f32; 10] = core::array::from_fn(|t| x[(2 * k + 5 + 10 * n - t) % n]);
-            let s = s.each_ref().map(core::array::from_ref);
+            let at: [usize; 10] = core::array::from_fn(|t| (2 * k + 5 + 10 * n - t) % n);
             let (l, h) = (&mut lo[k..k + 1], &mut hi[k..k + 1]);
-            analyse_lanes(s, l.try_into().unwrap(), h.try_into().unwrap());
+            analyse_lanes::<1>(x, &at, l.try_into().unwrap(), h.try_into().unwrap());
             // The sum as the definition writes it, tap by tap: the same within rounding.
             let (l, h) = (0..10).fold((0.0f32, 0.0f32), |(l, h), t| {
-                (l + DEC_LO[t] * s[t][0], h + DEC_HI[t] * s[t][0])
+                (l + DEC_LO[t] * x[at[t]], h + DEC_HI[t] * x[at[t]])
             });
             assert!((l - lo[k]).abs() <= 1e-6 && (h - hi[k]).abs() <= 1e-6);
         }
