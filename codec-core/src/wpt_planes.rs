@@ -190,7 +190,7 @@ fn column_levels(
                     lw,
                 );
             } else {
-                let (lo, hi) = next[2 * b * h / 2 * n..][..h * n].split_at_mut(h / 2 * n);
+                let (lo, hi) = next[b * h * n..][..h * n].split_at_mut(h / 2 * n);
                 analyse_columns(input, h, n, in_stride, lo, hi, n);
             }
         }
@@ -495,9 +495,11 @@ mod tests {
             .fold(0.0, f32::max)
     }
 
-    /// The filters as plain loops, one output at a time, summed in the order the blocked
-    /// kernels must keep: the kernels give the same bits, so rewriting them for speed
-    /// cannot move a golden bitstream.
+    /// The filters as plain loops, one output at a time with its indices taken straight
+    /// from the definition, summed in the order the blocked kernels must keep (analysis:
+    /// [`analyse_lanes`] on one lane, itself checked against the tap-by-tap sum): the
+    /// kernels give the same bits, so rewriting them for speed cannot move a golden
+    /// bitstream.
     fn plain_analysis(x: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let n = x.len();
         let mut lo = vec![0.0f32; n / 2];
