@@ -43,8 +43,20 @@ pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(
 /// `f(first unit, its values)`. Every unit is computed the same way wherever it runs,
 /// so the result does not depend on the thread count; in wasm it is one run.
 pub(crate) fn in_parts<T: Send>(output: &mut [T], unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let work = output.len();
+    in_parts_of_work(output, unit, work, f)
+}
+
+/// [`in_parts`] where the threads are chosen for `work`, not for the number of values:
+/// for items that each stand for much work (a transform's planes, say).
+pub(crate) fn in_parts_of_work<T: Send>(
+    output: &mut [T],
+    unit: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
     let units = output.len() / unit;
-    let threads = threads_for(output.len()).clamp(1, units.max(1));
+    let threads = threads_for(work).clamp(1, units.max(1));
     let per = units.div_ceil(threads).max(1);
     each_part(output.chunks_mut(per * unit), |i, part| f(i * per, part));
 }

@@ -267,7 +267,7 @@ impl SymbolTable {
 
     /// The integer frequencies, one per symbol from `min_symbol`.
     pub fn frequencies(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.model.cdf.windows(2).map(|w| w[1] - w[0])
+        (0..self.len()).map(|i| self.model.frequency(i))
     }
 
     pub fn len(&self) -> usize {

@@ -623,10 +623,9 @@ fn check_audio(
 }
 
 /// An image as the transform reads it: three planes (gray repeated, alpha dropped),
-/// samples scaled to
-/// [−0.5, 0.5], reflect-padded to a multiple of the transform's stride
-/// ([`signal::pad_planes`]), made a row at a time where the transform wants it instead of as planes first (one pass over 4 MB
-/// fewer in a 768×512 encode).
+/// samples scaled to [−0.5, 0.5], reflect-padded to a multiple of the transform's stride
+/// as [`signal::pad_planes`] pads, made a row at a time where the transform wants it
+/// instead of as planes first (one pass over 4 MB fewer in a 768×512 encode).
 struct PaddedRgb<'a> {
     image: &'a RasterImage,
     height: usize,

@@ -73,7 +73,7 @@ pub fn forward_2d_from_rows(
     let (lh, lw) = (height >> levels, width >> levels);
     let mut out = vec![0.0f32; len];
     let mut planes: Vec<Option<&mut [f32]>> = out.chunks_exact_mut(lh * lw).map(Some).collect();
-    let units: Vec<(usize, usize, Vec<&mut [f32]>)> = (0..channels)
+    let mut units: Vec<(usize, usize, Vec<&mut [f32]>)> = (0..channels)
         .flat_map(|c| (0..bands).map(move |bw| (c, bw)))
         .map(|(c, bw)| {
             let first = c * bands * bands + 2 * spread_bits(bw);
@@ -83,35 +83,17 @@ pub fn forward_2d_from_rows(
             (c, bw, mine)
         })
         .collect();
-    let threads = crate::cores::threads_for(len).clamp(1, units.len());
-    let per = units.len().div_ceil(threads);
-    let mut groups: Vec<Vec<_>> = Vec::new();
-    for unit in units {
-        match groups.last_mut() {
-            Some(g) if g.len() < per => g.push(unit),
-            _ => groups.push(vec![unit]),
-        }
-    }
     let src = &by_w;
-    crate::cores::each_part(groups, |_, group| {
+    crate::cores::in_parts_of_work(&mut units, 1, len, |_, group| {
         let mut tiles = [vec![0.0f32; height * LANES], vec![0.0f32; height * LANES]];
-        for (c, bw, mut planes) in group {
-            let plane = &src[c * height * width + bw * lw..];
+        for (c, bw, planes) in group {
+            let plane = &src[*c * height * width + *bw * lw..];
             // Blocks of LANES columns, whose tiles stay in the second-level cache (whole
             // bands at once measured 50% slower); where the band is not a multiple of
             // LANES, the last block overlaps the one before.
             let n = LANES.min(lw);
             for j in (0..lw).step_by(LANES).map(|j| j.min(lw - n)) {
-                column_levels(
-                    &plane[j..],
-                    height,
-                    width,
-                    n,
-                    levels,
-                    &mut tiles,
-                    &mut planes,
-                    j,
-                );
+                column_levels(&plane[j..], height, width, n, levels, &mut tiles, planes, j);
             }
         }
     });
