@@ -90,16 +90,64 @@ impl CpuEncoder {
         Self::from_conv(project, config)
     }
 
+    /// [`new`](Self::new) from a model's weights (burnpack) without building its
+    /// networks: the projection is two of its tensors, read where they lie. `None` where
+    /// `new` would give `None`, or the tensors are not the 32-bit floats of a 1×1
+    /// projection from every packet channel.
+    pub fn from_pack(weights: burn::tensor::Bytes, config: &CodecConfig) -> Option<Self> {
+        if config.encoder_hidden_layers != 0 {
+            return None;
+        }
+        let (cout, cin) = (config.latent_dim, config.packet_channels());
+        let (mut weight, mut bias) = (None, None);
+        for tensor in burn_pack::Reader::from_bytes(weights)
+            .ok()?
+            .into_tensors()
+            .ok()?
+        {
+            let (name, dtype, shape, _, bytes) = tensor.into_parts().ok()?;
+            let (slot, dims): (_, &[usize]) = match name.as_str() {
+                "encoder.project.weight" => (&mut weight, &[cout, cin, 1, 1]),
+                "encoder.project.bias" => (&mut bias, &[cout]),
+                _ => continue,
+            };
+            if dtype != burn::tensor::DType::F32 || shape.as_slice() != dims {
+                return None;
+            }
+            let floats = bytes.chunks_exact(4);
+            *slot = Some(
+                floats
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            );
+        }
+        Self::from_weights(weight?, cout, cin, bias, config)
+    }
+
     fn from_conv(conv: &Conv2d, config: &CodecConfig) -> Option<Self> {
         let [cout, cin, kh, kw] = conv.weight.dims();
         if [kh, kw] != [1, 1] || conv.groups != 1 {
             return None;
         }
-        let weight = values(conv.weight.val())?;
         let bias = match &conv.bias {
-            Some(b) => values(b.val())?,
-            None => vec![0.0; cout],
+            Some(b) => Some(values(b.val())?),
+            None => None,
         };
+        Self::from_weights(values(conv.weight.val())?, cout, cin, bias, config)
+    }
+
+    /// From a `cout × cin` projection, row-major, and its bias (zero where `None`).
+    fn from_weights(
+        weight: Vec<f32>,
+        cout: usize,
+        cin: usize,
+        bias: Option<Vec<f32>>,
+        config: &CodecConfig,
+    ) -> Option<Self> {
+        let bias = bias.unwrap_or_else(|| vec![0.0; cout]);
+        if weight.len() != cout * cin || bias.len() != cout {
+            return None;
+        }
         Some(Self {
             cin,
             cout,

@@ -45,7 +45,13 @@ const HEAD: usize = 28;
 #[derive(Debug)]
 pub struct Model {
     pub config: CodecConfig,
-    pub codec: Codec,
+    /// The networks ([`codec`](Self::codec)): built when the model is read, or, for a
+    /// model compiled into the program ([`from_trusted_bytes`](Self::from_trusted_bytes)),
+    /// from `weights` on first use.
+    codec: std::sync::OnceLock<Codec>,
+    /// A built-in model's weights (burnpack) and the device to load them on, while
+    /// `codec` may still be unbuilt.
+    weights: Option<(&'static [u8], Device)>,
     /// `contexts` tables per latent channel, channel-major.
     pub tables: Vec<SymbolTable>,
     /// Context buckets per channel (1: a plain factorized model).
@@ -138,7 +144,8 @@ impl Model {
         .map_err(|e| ModelError::Tables(e.to_string()))?;
         let mut model = Self {
             config,
-            codec,
+            codec: codec.into(),
+            weights: None,
             tables,
             contexts: counts.map_or(1, |c| c.contexts),
             id: [0; 16],
@@ -153,7 +160,7 @@ impl Model {
     fn content(&self) -> Result<Vec<u8>, ModelError> {
         let config = burn::config::config_to_json(&self.config).into_bytes();
         let weights = self
-            .codec
+            .codec()
             .clone()
             .into_record()
             .into_bytes()
@@ -200,23 +207,36 @@ impl Model {
         device: &Device,
         limits: &Limits,
     ) -> Result<Self, ModelError> {
-        Self::read(bytes, device, limits, true)
+        let (model, weights) = Self::read(bytes, limits, true)?;
+        let record = Bytes::from_bytes_vec(weights.to_vec());
+        let codec = load_codec(&model.config, record, device)?;
+        model
+            .codec
+            .set(codec)
+            .expect("a model read has no networks yet");
+        Ok(model)
     }
 
-    /// Reads model bytes compiled into a program, whose ids its tests check with
-    /// [`from_bytes`](Self::from_bytes): everything is checked as there except that the
-    /// id is taken from the header instead of recomputed (a SHA-256 of the whole file,
-    /// 3 ms of a 4 MB model, paid by every `walloc` process).
-    pub fn from_trusted_bytes(bytes: &[u8], device: &Device) -> Result<Self, ModelError> {
-        Self::read(bytes, device, &Limits::default(), false)
+    /// Reads model bytes compiled into a program, whose ids and weights its tests check
+    /// with [`from_bytes`](Self::from_bytes). The header, configuration and tables are
+    /// checked as there; the id is taken from the header instead of recomputed (a SHA-256
+    /// of the whole file, 3 ms of a 4 MB model), and the networks are built from the
+    /// weights in place, on first use: an image encode reads only the encoder's
+    /// projection from them ([`cpu_encoder`](Self::cpu_encoder)) and never builds the
+    /// decoder. Both were paid by every `walloc` process.
+    pub fn from_trusted_bytes(bytes: &'static [u8], device: &Device) -> Result<Self, ModelError> {
+        let (mut model, weights) = Self::read(bytes, &Limits::default(), false)?;
+        model.weights = Some((weights, device.clone()));
+        Ok(model)
     }
 
-    fn read(
-        bytes: &[u8],
-        device: &Device,
+    /// The header, configuration and tables of `bytes`, and the weights they end with,
+    /// not yet loaded into networks.
+    fn read<'a>(
+        bytes: &'a [u8],
         limits: &Limits,
         check_id: bool,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<(Self, &'a [u8]), ModelError> {
         check_model_size(bytes.len() as u64, limits)?;
         if bytes.len() < HEAD {
             return Err(if bytes.starts_with(&MODEL_MAGIC[..bytes.len().min(8)]) {
@@ -300,27 +320,49 @@ impl Model {
             usize::try_from(weights_len).map_err(|_| ModelError::Truncated("weights"))?,
             "weights",
         )?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
-            .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
-        let codec = Codec::new(&config, device)
-            .try_load_record(record)
-            .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
-        Ok(Self {
+        let model = Self {
             config,
-            codec,
+            codec: Default::default(),
+            weights: None,
             tables,
             contexts,
             id,
             cpu_decoder: Default::default(),
             cpu_encoder: Default::default(),
+        };
+        Ok((model, weights))
+    }
+
+    /// The networks. A built-in model's are built here the first time (the weights were
+    /// checked by its tests, so a failure is a damaged program and panics).
+    pub fn codec(&self) -> &Codec {
+        self.codec.get_or_init(|| {
+            let (weights, device) = self
+                .weights
+                .as_ref()
+                .expect("a model without networks keeps its weights");
+            // Copied: Burn reads a tensor's floats where they lie, so they must be aligned,
+            // and bytes compiled into a program need not be.
+            load_codec(
+                &self.config,
+                Bytes::from_bytes_vec(weights.to_vec()),
+                device,
+            )
+            .expect("a built-in model's weights load (its tests check them)")
         })
+    }
+
+    /// The networks, taken out of the model (to train them further).
+    pub fn into_codec(self) -> Codec {
+        self.codec();
+        self.codec.into_inner().expect("built just above")
     }
 
     /// The decoder network as [`CpuDecoder`] computes it, where it applies. Its weights
     /// are the codec's as they were at the first call.
     pub fn cpu_decoder(&self) -> Option<&CpuDecoder> {
         self.cpu_decoder
-            .get_or_init(|| CpuDecoder::new(&self.codec.decoder, &self.config))
+            .get_or_init(|| CpuDecoder::new(&self.codec().decoder, &self.config))
             .as_ref()
     }
 
@@ -329,7 +371,12 @@ impl Model {
     pub fn cpu_encoder(&self) -> Option<&CpuEncoder> {
         self.cpu_encoder
             .get_or_init(|| match self.config.modality {
-                ModalityKind::Image => CpuEncoder::new(&self.codec.encoder, &self.config),
+                ModalityKind::Image => match (self.codec.get(), &self.weights) {
+                    (None, Some((weights, _))) => {
+                        CpuEncoder::from_pack(static_bytes(weights), &self.config)
+                    }
+                    _ => CpuEncoder::new(&self.codec().encoder, &self.config),
+                },
                 ModalityKind::Audio => None,
             })
             .as_ref()
@@ -339,6 +386,25 @@ impl Model {
     pub fn id_hex(&self) -> String {
         id_hex(&self.id)
     }
+}
+
+/// The networks of `config` with the weights of a burnpack.
+fn load_codec(config: &CodecConfig, weights: Bytes, device: &Device) -> Result<Codec, ModelError> {
+    let record = ModuleRecord::from_bytes(weights)
+        .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
+    Codec::new(config, device)
+        .try_load_record(record)
+        .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))
+}
+
+/// Bytes compiled into the program, shared where they lie instead of copied (the weights
+/// of a built-in image model are 2.9 MB), for reading byte by byte: they need not be
+/// aligned for their floats.
+fn static_bytes(bytes: &'static [u8]) -> Bytes {
+    Bytes::from_shared(
+        bytes::Bytes::from_static(bytes),
+        burn::tensor::AllocationProperty::Other,
+    )
 }
 
 /// The model size limit on its own, for front ends that can see a file's size before

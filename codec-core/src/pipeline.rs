@@ -149,7 +149,7 @@ impl Model {
         let [_, h, w] = header.latent_shape.map(|v| v as usize);
         let shape = [1, self.config.packet_channels(), h, w];
         let x = Tensor::<4>::from_data(TensorData::new(packets, shape), &self.device());
-        self.codec.encoder.forward(x)
+        self.codec().encoder.forward(x)
     }
 
     /// Decodes `.wl` bytes made by this model into an image (gray or RGB, at the source's
@@ -180,7 +180,7 @@ impl Model {
             Some(decoder) => decoder.decode(&y, lh, lw, tile),
             None => {
                 let y = self.latent_tensor(y, header.latent_shape);
-                to_vec(self.codec.decode_latent_tiled(y, &self.config, tile))?
+                to_vec(self.codec().decode_latent_tiled(y, &self.config, tile))?
             }
         };
         let out = wpt_planes::inverse_2d(packets, 3, lh, lw, self.config.levels);
@@ -269,7 +269,7 @@ impl Model {
         }
         let device = self.device();
         let x = Tensor::<3>::from_data(TensorData::new(data, [groups, group, padded_len]), &device);
-        let z = self.codec.analyse_audio(x, self.config.levels); // [groups, L, 1, n]
+        let z = self.codec().analyse_audio(x, self.config.levels); // [groups, L, 1, n]
         let [_, l, _, n] = z.dims();
         // Groups become latent channels of one `[1, groups·L, 1, n]` latent.
         let z = z.reshape([1, groups * l, 1, n]);
@@ -304,7 +304,7 @@ impl Model {
         let y = self
             .latent_tensor(y, header.latent_shape)
             .reshape([groups, l, 1, n]);
-        let out = to_vec(self.codec.synthesise_audio_latent(y, &self.config))?; // [groups, group, N]
+        let out = to_vec(self.codec().synthesise_audio_latent(y, &self.config))?; // [groups, group, N]
         let padded_len = n * self.config.stride();
         let channels = meta.channels as usize;
         let frames = meta.frames as usize;
@@ -352,12 +352,12 @@ impl Model {
         let (header, packets) = self.image_packets(image, &Limits::default())?;
         let z = self.image_latent(&header, packets);
         let y = self.quantized(z);
-        Ok(self.codec.density.bits(y).into_scalar::<f32>() as f64)
+        Ok(self.codec().density.bits(y).into_scalar::<f32>() as f64)
     }
 
     fn device(&self) -> Device {
         use burn::module::Module;
-        self.codec
+        self.codec()
             .devices()
             .into_iter()
             .next()

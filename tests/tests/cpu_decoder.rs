@@ -52,7 +52,7 @@ fn shipped_image_decoders_match_burn() {
             TensorData::new(symbols, [1, lc, lh, lw]),
             &device,
         ));
-        let burn = values(model.codec.decoder.forward(latent.clone()));
+        let burn = values(model.codec().decoder.forward(latent.clone()));
         let ours = cpu.decode(&values(latent), lh, lw, lh);
         let (diff, peak) = max_diff(&burn, &ours);
         // Measured: at most 7e-7 (a few ulps of the peak); one 8-bit step is 4e-3.

@@ -93,7 +93,7 @@ fn shipped_image_encoders_match_burn() {
             let (coded, shape) = model.image_symbols(&image, &Limits::default()).unwrap();
             assert_eq!(shape, [model.config.latent_dim, lh, lw]);
             assert_eq!(coded, ours, "image-q{q}, {name}: pipeline symbols");
-            let burn = burn_symbols(&model.codec.encoder, &model.config, &x, lh, lw);
+            let burn = burn_symbols(&model.codec().encoder, &model.config, &x, lh, lw);
             let n = differing(&burn, &ours);
             // Measured: none differ on these photos; allow one in ten thousand.
             assert!(

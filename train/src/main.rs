@@ -225,7 +225,7 @@ fn train(modality: ModalityKind, a: TrainArgs) -> Result<(), String> {
                     model.config.name
                 ));
             }
-            Some(burn::module::Module::train(model.codec))
+            Some(burn::module::Module::train(model.into_codec()))
         }
         None => None,
     };
@@ -300,7 +300,7 @@ fn refit(
     if !data.is_dir() {
         return Err(format!("{} is not a folder", data.display()));
     }
-    let refitted = fit_tables(&model.codec, &model.config, data)?;
+    let refitted = fit_tables(model.codec(), &model.config, data)?;
     write_model(&refitted, output)
 }
 
