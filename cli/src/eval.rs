@@ -437,13 +437,14 @@ fn load_photo(path: &Path) -> Result<Photo, String> {
 fn to_rgb8(img: &RasterImage) -> Vec<u8> {
     let channels = usize::from(img.channels.max(1));
     let narrow = |v: u16| -> u8 {
-        if img.bit_depth > 8 {
+        if img.bit_depth() > 8 {
             ((u32::from(v) + 128) / 257).min(255) as u8
         } else {
             v.min(255) as u8
         }
     };
     img.samples
+        .widened()
         .chunks_exact(channels)
         .flat_map(|px| {
             if channels >= 3 {
@@ -494,8 +495,7 @@ fn walloc_image(model: &Model, src: &Photo) -> Result<Sample, String> {
         width: src.width,
         height: src.height,
         channels: 3,
-        bit_depth: 8,
-        samples: src.rgb.iter().map(|&v| u16::from(v)).collect(),
+        samples: src.rgb.clone().into(),
     };
     let limits = Limits::default();
     let (bytes, encode_s) = timed(|| model.encode_image(&raster, &limits))?;

@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use image::{ImageEncoder, ImageReader};
 use walloc_core::container::{Limits, SampleFormat};
-use walloc_core::pipeline::{PcmAudio, RasterImage};
+use walloc_core::pipeline::{PcmAudio, RasterImage, Samples};
 
 /// What a file holds, judged by its extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,25 +93,23 @@ pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<RasterImage, String
         .decode()
         .map_err(|e| format!("not a readable image: {e}"))?;
     let (width, height) = (img.width(), img.height());
-    let widen = |v: Vec<u8>| v.into_iter().map(u16::from).collect::<Vec<u16>>();
-    let (channels, bit_depth, samples) = match img {
-        image::DynamicImage::ImageLuma8(i) => (1, 8, widen(i.into_raw())),
-        image::DynamicImage::ImageLumaA8(i) => (2, 8, widen(i.into_raw())),
-        image::DynamicImage::ImageRgb8(i) => (3, 8, widen(i.into_raw())),
-        image::DynamicImage::ImageRgba8(i) => (4, 8, widen(i.into_raw())),
-        image::DynamicImage::ImageLuma16(i) => (1, 16, i.into_raw()),
-        image::DynamicImage::ImageLumaA16(i) => (2, 16, i.into_raw()),
-        image::DynamicImage::ImageRgb16(i) => (3, 16, i.into_raw()),
-        image::DynamicImage::ImageRgba16(i) => (4, 16, i.into_raw()),
+    let (channels, samples) = match img {
+        image::DynamicImage::ImageLuma8(i) => (1, i.into_raw().into()),
+        image::DynamicImage::ImageLumaA8(i) => (2, i.into_raw().into()),
+        image::DynamicImage::ImageRgb8(i) => (3, i.into_raw().into()),
+        image::DynamicImage::ImageRgba8(i) => (4, i.into_raw().into()),
+        image::DynamicImage::ImageLuma16(i) => (1, i.into_raw().into()),
+        image::DynamicImage::ImageLumaA16(i) => (2, i.into_raw().into()),
+        image::DynamicImage::ImageRgb16(i) => (3, i.into_raw().into()),
+        image::DynamicImage::ImageRgba16(i) => (4, i.into_raw().into()),
         // Float images: coded as 16-bit.
-        other if other.color().has_alpha() => (4, 16, other.to_rgba16().into_raw()),
-        other => (3, 16, other.to_rgb16().into_raw()),
+        other if other.color().has_alpha() => (4, other.to_rgba16().into_raw().into()),
+        other => (3, other.to_rgb16().into_raw().into()),
     };
     Ok(RasterImage {
         width,
         height,
         channels,
-        bit_depth,
         samples,
     })
 }
@@ -192,21 +190,20 @@ pub fn image_bytes(img: &RasterImage, path: &Path) -> Result<Vec<u8>, String> {
         .map(str::to_ascii_lowercase)
         .unwrap_or_else(|| "png".into());
     let gray = img.channels == 1;
-    let dynamic = if img.bit_depth == 8 {
-        let raw: Vec<u8> = img.samples.iter().map(|&v| v as u8).collect();
-        if gray {
-            image::GrayImage::from_raw(img.width, img.height, raw)
-                .map(image::DynamicImage::ImageLuma8)
-        } else {
-            image::RgbImage::from_raw(img.width, img.height, raw)
-                .map(image::DynamicImage::ImageRgb8)
+    let (w, h) = (img.width, img.height);
+    let dynamic = match &img.samples {
+        Samples::Eight(raw) if gray => {
+            image::GrayImage::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageLuma8)
         }
-    } else if gray {
-        image::ImageBuffer::from_raw(img.width, img.height, img.samples.clone())
-            .map(image::DynamicImage::ImageLuma16)
-    } else {
-        image::ImageBuffer::from_raw(img.width, img.height, img.samples.clone())
-            .map(image::DynamicImage::ImageRgb16)
+        Samples::Eight(raw) => {
+            image::RgbImage::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageRgb8)
+        }
+        Samples::Sixteen(raw) if gray => {
+            image::ImageBuffer::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageLuma16)
+        }
+        Samples::Sixteen(raw) => {
+            image::ImageBuffer::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageRgb16)
+        }
     }
     .ok_or("decoded image has the wrong number of samples")?;
     let mut out = Vec::new();

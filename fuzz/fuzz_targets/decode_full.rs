@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             }
             if let Ok(img) = model.decode_image(&bytes, &limits) {
                 assert_eq!((img.width, img.height), (m.width, m.height));
-                assert_eq!(img.bit_depth, m.bit_depth);
+                assert_eq!(img.bit_depth(), m.bit_depth);
                 let ch = if m.channels <= 2 { 1 } else { 3 };
                 assert_eq!(img.channels, ch);
                 assert_eq!(
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
                     m.width as usize * m.height as usize * ch as usize
                 );
                 let max = ((1u32 << m.bit_depth) - 1) as u16;
-                assert!(img.samples.iter().all(|&v| v <= max));
+                assert!(img.samples.widened().iter().all(|&v| v <= max));
             }
         }
         SignalMeta::Audio(m) => {

@@ -34,15 +34,14 @@ fn mosaic() -> RasterImage {
     let mut samples = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h {
         for x in 0..w {
-            samples.extend(tile.get_pixel(x % tw, y % th).0.map(u16::from));
+            samples.extend(tile.get_pixel(x % tw, y % th).0);
         }
     }
     RasterImage {
         width: w,
         height: h,
         channels: 3,
-        bit_depth: 8,
-        samples,
+        samples: samples.into(),
     }
 }
 
@@ -57,7 +56,7 @@ fn stages(c: &mut Criterion) {
 
     // Planes in [−½, ½], as the pipeline gives the transform.
     let mut planes = vec![0.0f32; 3 * w * h];
-    for (i, px) in image.samples.chunks_exact(3).enumerate() {
+    for (i, px) in image.samples.widened().chunks_exact(3).enumerate() {
         for ch in 0..3 {
             planes[ch * w * h + i] = f32::from(px[ch]) / 255.0 - 0.5;
         }

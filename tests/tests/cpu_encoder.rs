@@ -24,7 +24,7 @@ use common::{path, photo};
 fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
     let (w, h) = (image.width as usize, image.height as usize);
     let mut planes = vec![0.0f32; 3 * w * h];
-    for (i, px) in image.samples.chunks_exact(3).enumerate() {
+    for (i, px) in image.samples.widened().chunks_exact(3).enumerate() {
         for c in 0..3 {
             // As the pipeline scales 8-bit samples, to the bit.
             planes[c * w * h + i] = f32::from(px[c]) * (1.0 / 255.0f32) - 0.5;

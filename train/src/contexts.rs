@@ -20,7 +20,7 @@ pub fn raster(img: &Image) -> RasterImage {
             samples.push(
                 ((img.planes[c * plane + i] + 0.5) * 255.0)
                     .round()
-                    .clamp(0.0, 255.0) as u16,
+                    .clamp(0.0, 255.0) as u8,
             );
         }
     }
@@ -28,8 +28,7 @@ pub fn raster(img: &Image) -> RasterImage {
         width: img.width as u32,
         height: img.height as u32,
         channels: 3,
-        bit_depth: 8,
-        samples,
+        samples: samples.into(),
     }
 }
 

@@ -44,8 +44,9 @@ pub fn images(
             .map_err(|e| format!("{}: {e}", img.name))?;
         let mse = source
             .samples
+            .widened()
             .iter()
-            .zip(&back.samples)
+            .zip(&back.samples.widened())
             .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
             .sum::<f64>()
             / source.samples.len() as f64;

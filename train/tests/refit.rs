@@ -45,8 +45,7 @@ fn png(path: &Path) -> RasterImage {
         width: img.width(),
         height: img.height(),
         channels: 3,
-        bit_depth: 8,
-        samples: img.as_raw().iter().map(|&v| u16::from(v)).collect(),
+        samples: img.into_raw().into(),
     }
 }
 

@@ -69,8 +69,7 @@ fn load_png(rel: &str) -> RasterImage {
         width: img.width(),
         height: img.height(),
         channels: 3,
-        bit_depth: 8,
-        samples: img.into_raw().into_iter().map(u16::from).collect(),
+        samples: img.into_raw().into(),
     }
 }
 
@@ -81,8 +80,9 @@ fn psnr(a: &RasterImage, b: &RasterImage) -> f64 {
     );
     let mse = a
         .samples
+        .widened()
         .iter()
-        .zip(&b.samples)
+        .zip(&b.samples.widened())
         .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
         .sum::<f64>()
         / a.samples.len() as f64;

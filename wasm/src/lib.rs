@@ -150,7 +150,7 @@ pub fn decode_image_rgba(model: &Model, wl: &[u8], limits: &Limits) -> Result<Rg
         height: image.height,
         rgba: to_rgba(&image),
         channels: image.channels,
-        bit_depth: image.bit_depth,
+        bit_depth: image.bit_depth(),
     })
 }
 
@@ -158,14 +158,14 @@ pub fn decode_image_rgba(model: &Model, wl: &[u8], limits: &Limits) -> Result<Rg
 pub fn to_rgba(image: &RasterImage) -> Vec<u8> {
     let ch = usize::from(image.channels.max(1));
     let to8 = |v: u16| -> u8 {
-        if image.bit_depth == 16 {
+        if image.bit_depth() == 16 {
             ((u32::from(v) * 255 + 32767) / 65535) as u8
         } else {
             v.min(255) as u8
         }
     };
     let mut out = Vec::with_capacity(image.samples.len() / ch * 4);
-    for px in image.samples.chunks_exact(ch) {
+    for px in image.samples.widened().chunks_exact(ch) {
         let (r, g, b) = if ch >= 3 {
             (px[0], px[1], px[2])
         } else {
@@ -205,16 +205,14 @@ mod tests {
             width: 2,
             height: 1,
             channels: 1,
-            bit_depth: 16,
-            samples: vec![65535, 257 * 10 + 128],
+            samples: vec![65535u16, 257 * 10 + 128].into(),
         };
         assert_eq!(to_rgba(&gray16), [255, 255, 255, 255, 10, 10, 10, 255]);
         let rgb8 = RasterImage {
             width: 1,
             height: 1,
             channels: 3,
-            bit_depth: 8,
-            samples: vec![1, 2, 3],
+            samples: vec![1u8, 2, 3].into(),
         };
         assert_eq!(to_rgba(&rgb8), [1, 2, 3, 255]);
     }

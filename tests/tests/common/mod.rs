@@ -16,7 +16,6 @@ pub fn photo(rel: &str) -> RasterImage {
         width: img.width(),
         height: img.height(),
         channels: 3,
-        bit_depth: 8,
-        samples: img.into_raw().into_iter().map(u16::from).collect(),
+        samples: img.into_raw().into(),
     }
 }
