@@ -214,7 +214,7 @@ fn run(command: Command) -> Result<usize, String> {
                 let model = models.for_decoding(&header.model_id)?;
                 let encoded = match header.signal {
                     SignalMeta::Image(_) => media::image_bytes(
-                        &model
+                        model
                             .decode_image(&bytes, &limits)
                             .map_err(|e| e.to_string())?,
                         out,

@@ -183,7 +183,7 @@ fn wav_from_reader<R: std::io::Read>(input: R, limits: &Limits) -> Result<PcmAud
 }
 
 /// Encodes a decoded image in the format `path`'s extension names (PNG by default).
-pub fn image_bytes(img: &RasterImage, path: &Path) -> Result<Vec<u8>, String> {
+pub fn image_bytes(img: RasterImage, path: &Path) -> Result<Vec<u8>, String> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -191,18 +191,18 @@ pub fn image_bytes(img: &RasterImage, path: &Path) -> Result<Vec<u8>, String> {
         .unwrap_or_else(|| "png".into());
     let gray = img.channels == 1;
     let (w, h) = (img.width, img.height);
-    let dynamic = match &img.samples {
+    let dynamic = match img.samples {
         Samples::Eight(raw) if gray => {
-            image::GrayImage::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageLuma8)
+            image::GrayImage::from_raw(w, h, raw).map(image::DynamicImage::ImageLuma8)
         }
         Samples::Eight(raw) => {
-            image::RgbImage::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageRgb8)
+            image::RgbImage::from_raw(w, h, raw).map(image::DynamicImage::ImageRgb8)
         }
         Samples::Sixteen(raw) if gray => {
-            image::ImageBuffer::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageLuma16)
+            image::ImageBuffer::from_raw(w, h, raw).map(image::DynamicImage::ImageLuma16)
         }
         Samples::Sixteen(raw) => {
-            image::ImageBuffer::from_raw(w, h, raw.clone()).map(image::DynamicImage::ImageRgb16)
+            image::ImageBuffer::from_raw(w, h, raw).map(image::DynamicImage::ImageRgb16)
         }
     }
     .ok_or("decoded image has the wrong number of samples")?;

@@ -20,7 +20,7 @@ use burn::tensor::Device;
 use walloc_core::container::{self, Limits, SignalMeta, WlFile};
 use walloc_core::latent_payload;
 use walloc_core::model_file::{Model, id_hex};
-use walloc_core::pipeline::{PcmAudio, RasterImage};
+use walloc_core::pipeline::{PcmAudio, RasterImage, Samples};
 
 /// Ceilings for files decoded in a browser tab. wasm32 addresses 4 GiB at most and
 /// decoding holds several full-size float copies of the signal, so these sit well below
@@ -157,15 +157,17 @@ pub fn decode_image_rgba(model: &Model, wl: &[u8], limits: &Limits) -> Result<Rg
 /// Interleaved gray or RGB samples at 8 or 16 bits → RGBA8.
 pub fn to_rgba(image: &RasterImage) -> Vec<u8> {
     let ch = usize::from(image.channels.max(1));
-    let to8 = |v: u16| -> u8 {
-        if image.bit_depth() == 16 {
-            ((u32::from(v) * 255 + 32767) / 65535) as u8
-        } else {
-            v.min(255) as u8
-        }
-    };
-    let mut out = Vec::with_capacity(image.samples.len() / ch * 4);
-    for px in image.samples.widened().chunks_exact(ch) {
+    match &image.samples {
+        Samples::Eight(s) => rgba_of(s, ch, |v| v),
+        Samples::Sixteen(s) => rgba_of(s, ch, |v| ((u32::from(v) * 255 + 32767) / 65535) as u8),
+    }
+}
+
+/// `ch` interleaved channels (gray repeated, alpha dropped) → RGBA8, each sample narrowed
+/// by `to8`.
+fn rgba_of<T: Copy>(samples: &[T], ch: usize, to8: impl Fn(T) -> u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() / ch * 4);
+    for px in samples.chunks_exact(ch) {
         let (r, g, b) = if ch >= 3 {
             (px[0], px[1], px[2])
         } else {
