@@ -208,8 +208,7 @@ impl Model {
         limits: &Limits,
     ) -> Result<Self, ModelError> {
         let (model, weights) = Self::read(bytes, limits, true)?;
-        let record = Bytes::from_bytes_vec(weights.to_vec());
-        let codec = load_codec(&model.config, record, device)?;
+        let codec = load_codec(&model.config, weights, device)?;
         model
             .codec
             .set(codec)
@@ -341,14 +340,8 @@ impl Model {
                 .weights
                 .as_ref()
                 .expect("a model without networks keeps its weights");
-            // Copied: Burn reads a tensor's floats where they lie, so they must be aligned,
-            // and bytes compiled into a program need not be.
-            load_codec(
-                &self.config,
-                Bytes::from_bytes_vec(weights.to_vec()),
-                device,
-            )
-            .expect("a built-in model's weights load (its tests check them)")
+            load_codec(&self.config, weights, device)
+                .expect("a built-in model's weights load (its tests check them)")
         })
     }
 
@@ -388,9 +381,11 @@ impl Model {
     }
 }
 
-/// The networks of `config` with the weights of a burnpack.
-fn load_codec(config: &CodecConfig, weights: Bytes, device: &Device) -> Result<Codec, ModelError> {
-    let record = ModuleRecord::from_bytes(weights)
+/// The networks of `config` with the weights of a burnpack, copied first: Burn reads a
+/// tensor's floats where they lie, so they must be aligned, and neither a model file's
+/// weights nor bytes compiled into a program need be.
+fn load_codec(config: &CodecConfig, weights: &[u8], device: &Device) -> Result<Codec, ModelError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(weights.to_vec()))
         .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))?;
     Codec::new(config, device)
         .try_load_record(record)

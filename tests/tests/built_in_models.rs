@@ -27,6 +27,22 @@ fn read_both_ways(bytes: Vec<u8>) -> (Model, Model) {
     (whole, in_place)
 }
 
+/// Encodes with `in_place` and checks that `whole` gives the same bytes and that both
+/// decode them to the same signal; `what` names the case in failures.
+fn codes_alike<T: PartialEq>(
+    (whole, in_place): (&Model, &Model),
+    encode: impl Fn(&Model) -> Vec<u8>,
+    decode: impl Fn(&Model, &[u8]) -> T,
+    what: &str,
+) {
+    let wl = encode(in_place);
+    assert!(wl == encode(whole), "{what}: .wl bytes differ");
+    assert!(
+        decode(in_place, &wl) == decode(whole, &wl),
+        "{what}: decoded signals differ"
+    );
+}
+
 #[test]
 fn built_in_image_models_code_as_when_read_whole() {
     let limits = Limits::default();
@@ -41,15 +57,11 @@ fn built_in_image_models_code_as_when_read_whole() {
                 in_place.cpu_encoder().is_some(),
                 "image-q{q}: the projection is read from the weights"
             );
-            let wl = in_place.encode_image(&image, &limits).unwrap();
-            assert!(
-                wl == whole.encode_image(&image, &limits).unwrap(),
-                "image-q{q}, {name}: .wl bytes differ"
-            );
-            assert!(
-                in_place.decode_image(&wl, &limits).unwrap()
-                    == whole.decode_image(&wl, &limits).unwrap(),
-                "image-q{q}, {name}: decoded pixels differ"
+            codes_alike(
+                (&whole, &in_place),
+                |m| m.encode_image(&image, &limits).unwrap(),
+                |m, wl| m.decode_image(wl, &limits).unwrap(),
+                &format!("image-q{q}, {name}"),
             );
         }
     }
@@ -95,15 +107,11 @@ fn built_in_audio_models_code_as_when_read_whole() {
     };
     for q in 1..=2 {
         let (whole, in_place) = both_ways(&format!("audio-q{q}"));
-        let wl = in_place.encode_audio(&audio, &limits).unwrap();
-        assert!(
-            wl == whole.encode_audio(&audio, &limits).unwrap(),
-            "audio-q{q}: .wl bytes differ"
-        );
-        assert!(
-            in_place.decode_audio(&wl, &limits).unwrap()
-                == whole.decode_audio(&wl, &limits).unwrap(),
-            "audio-q{q}: decoded samples differ"
+        codes_alike(
+            (&whole, &in_place),
+            |m| m.encode_audio(&audio, &limits).unwrap(),
+            |m, wl| m.decode_audio(wl, &limits).unwrap(),
+            &format!("audio-q{q}"),
         );
     }
 }
