@@ -167,15 +167,14 @@ impl CpuEncoder {
     /// `positions` symbols. The latent channels are shared out among the cores.
     pub fn symbols(&self, packets: &[f32], positions: usize) -> Vec<i32> {
         assert_eq!(packets.len(), self.cin * positions, "packet planes");
-        let mut out = vec![0i32; self.cout * positions];
+        let len = self.cout * positions;
         if positions == 0 {
-            return out;
+            return vec![0; len];
         }
         let work = self.cout * self.cin * positions;
         let threads = crate::cores::threads_for(work).clamp(1, self.cout);
         let per = self.cout.div_ceil(threads);
-        let parts = out.chunks_mut(per * positions);
-        crate::cores::each_part(parts, |i, part| match &self.weights {
+        crate::cores::filled_in_parts(len, per * positions, work, |i, part| match &self.weights {
             Weights::Dense(weight) => {
                 self.dense_channels(weight, packets, positions, i * per, part)
             }
@@ -183,8 +182,7 @@ impl CpuEncoder {
                 let rows = &starts[i * per..];
                 self.sparse_channels(rows, terms, packets, positions, i * per, part)
             }
-        });
-        out
+        })
     }
 
     /// Symbols of latent channels `first..` into `out` (whole planes of `positions`),

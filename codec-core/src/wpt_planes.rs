@@ -14,7 +14,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::cores::in_parts;
+use core::mem::MaybeUninit;
+
+use crate::cores::{in_parts, zeroed};
 use crate::wpt::{DEC_HI, DEC_LO, REC_HI, REC_LO};
 
 /// Forward 2D packet transform of `channels` planes of `height × width` (multiples of
@@ -57,8 +59,7 @@ pub fn forward_2d_from_rows(
         "{height}×{width} cannot be split {levels} times"
     );
     // Rows: every row becomes its 2^levels bands of width/2^levels, in packet order.
-    let mut by_w = vec![0.0f32; len];
-    in_parts(&mut by_w, width.max(1), |first, part| {
+    let by_w = crate::cores::filled_in_parts(len, width.max(1), len, |first, part| {
         let (mut row, mut next, mut phases) = (vec![0.0; width], vec![0.0; width], Vec::new());
         for (i, out) in part.chunks_exact_mut(width).enumerate() {
             fill_row((first + i) / height, (first + i) % height, &mut row);
@@ -71,9 +72,13 @@ pub fn forward_2d_from_rows(
     // Columns: the unit is one width band of one plane, whose columns end in 2^levels
     // packet planes of their own (the height bands), so units write apart.
     let (lh, lw) = (height >> levels, width >> levels);
-    let mut out = vec![0.0f32; len];
-    let mut planes: Vec<Option<&mut [f32]>> = out.chunks_exact_mut(lh * lw).map(Some).collect();
-    let mut units: Vec<(usize, usize, Vec<&mut [f32]>)> = (0..channels)
+    // The packet planes are zeroed by the unit that writes them ([`filled_in_parts`]).
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let mut planes: Vec<Option<&mut [MaybeUninit<f32>]>> = out.spare_capacity_mut()[..len]
+        .chunks_exact_mut(lh * lw)
+        .map(Some)
+        .collect();
+    let mut units: Vec<(usize, usize, Vec<&mut [MaybeUninit<f32>]>)> = (0..channels)
         .flat_map(|c| (0..bands).map(move |bw| (c, bw)))
         .map(|(c, bw)| {
             let first = c * bands * bands + 2 * spread_bits(bw);
@@ -83,10 +88,13 @@ pub fn forward_2d_from_rows(
             (c, bw, mine)
         })
         .collect();
+    // Every plane went to exactly one unit, so the units write all of `out`.
+    assert!(planes.iter().all(Option::is_none));
     let src = &by_w;
     crate::cores::in_parts_of_work(&mut units, 1, len, |_, group| {
         let mut tiles = [vec![0.0f32; height * LANES], vec![0.0f32; height * LANES]];
         for (c, bw, planes) in group {
+            let planes = &mut planes.iter_mut().map(|p| zeroed(p)).collect::<Vec<_>>();
             let plane = &src[*c * height * width + *bw * lw..];
             // Blocks of LANES columns, whose tiles stay in the second-level cache (whole
             // bands at once measured 50% slower); where the band is not a multiple of
@@ -97,7 +105,8 @@ pub fn forward_2d_from_rows(
             }
         }
     });
-
+    // SAFETY: the units zeroed (then wrote) every packet plane, all `len` values.
+    unsafe { out.set_len(len) };
     out
 }
 
