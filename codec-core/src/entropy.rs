@@ -18,6 +18,7 @@ use core::num::NonZeroU32;
 use constriction::stream::model::{DecoderModel, EncoderModel, EntropyModel};
 use constriction::stream::queue::{RangeDecoder, RangeEncoder};
 use constriction::stream::{Decode, Encode};
+use std::sync::OnceLock;
 
 /// Bits of precision of the integer frequencies: every table sums to `1 << CDF_PRECISION`.
 pub const CDF_PRECISION: usize = 16;
@@ -34,12 +35,16 @@ const BUCKET_BITS: usize = 8;
 /// cumulative table means the same bits as before: only the search changed.
 #[derive(Debug, Clone)]
 struct Cdf {
-    /// `cdf[i]` = sum of the frequencies of symbols before `i`; `cdf[len]` = 2^16.
-    cdf: Vec<u32>,
+    /// `cdf[i]` = sum of the frequencies of symbols before `i`; `cdf[len]` = 2^16. Made
+    /// from `source` when the table is first used, where it has one (see
+    /// [`in_place`](Self::in_place)).
+    cdf: OnceLock<Vec<u32>>,
+    /// Checked 16-bit little-endian frequencies to make `cdf` from.
+    source: Option<&'static [u8]>,
     /// `first[j]` = the symbol whose interval holds quantile `j << (16 − BUCKET_BITS)`.
     /// Made when the table first decodes: encoding never reads it, and a model loads
     /// thousands of tables (a `walloc encode` builds none of these).
-    first: std::sync::OnceLock<Vec<u16>>,
+    first: OnceLock<Vec<u16>>,
 }
 
 impl Cdf {
@@ -48,25 +53,8 @@ impl Cdf {
     /// is built as they are read (the per-symbol frequencies are its steps, so they are
     /// not kept apart).
     fn new(freqs: impl ExactSizeIterator<Item = u32>) -> Result<Self, EntropyError> {
-        let len = freqs.len();
-        if len == 0 {
-            return Err(EntropyError::BadTable("empty alphabet"));
-        }
-        if len > TOTAL as usize {
-            return Err(EntropyError::BadTable(
-                "more symbols than the precision can hold",
-            ));
-        }
-        // One symbol with all the mass has probability 2^16, which does not fit the coder's
-        // nonzero 16-bit probabilities: such a channel carries no information anyway, but
-        // the coder cannot express it. Export never produces it (alphabets have 2^b + 1
-        // symbols).
-        if len == 1 {
-            return Err(EntropyError::BadTable(
-                "a single-symbol alphabet cannot be range coded",
-            ));
-        }
-        let mut cdf = Vec::with_capacity(len + 1);
+        check_alphabet(freqs.len())?;
+        let mut cdf = Vec::with_capacity(freqs.len() + 1);
         cdf.push(0u32);
         // At most 2^16 frequencies below 2^32 each: the sum fits in u64, and a zero
         // anywhere makes `smallest` zero.
@@ -77,15 +65,50 @@ impl Cdf {
             // Truncated only where the sum is already over 2^16, which is refused below.
             cdf.push(sum as u32);
         }
-        if smallest == 0 {
-            return Err(EntropyError::BadTable("a symbol has zero frequency"));
-        }
-        if sum != u64::from(TOTAL) {
-            return Err(EntropyError::BadTable("frequencies do not sum to 2^16"));
-        }
+        check_mass(sum, smallest)?;
         Ok(Self {
-            cdf,
-            first: std::sync::OnceLock::new(),
+            cdf: OnceLock::from(cdf),
+            source: None,
+            first: OnceLock::new(),
+        })
+    }
+
+    /// [`new`](Self::new) from 16-bit little-endian frequencies that stay where they lie
+    /// (a model compiled into the program), checked now, with the cumulative table made on
+    /// first use: a model holds thousands of tables, and an encode uses those of the
+    /// latent channels it codes, on the threads that code them. Building all 2304 of
+    /// image-q3's when the model loaded was the longest step before `walloc encode` could
+    /// start its transform.
+    fn in_place(freqs: &'static [u8]) -> Result<Self, EntropyError> {
+        if freqs.len() % 2 != 0 {
+            return Err(EntropyError::BadTable(
+                "frequencies of 16 bits have odd bytes",
+            ));
+        }
+        check_alphabet(freqs.len() / 2)?;
+        // 16-bit frequencies: the sum of at most 2^16 fits in u32.
+        let (sum, smallest) =
+            sixteen_bits(freqs).fold((0u32, u32::MAX), |(sum, min), f| (sum + f, min.min(f)));
+        check_mass(u64::from(sum), smallest)?;
+        Ok(Self {
+            cdf: OnceLock::new(),
+            source: Some(freqs),
+            first: OnceLock::new(),
+        })
+    }
+
+    /// The cumulative table, made now if it has not been.
+    #[inline]
+    fn cdf(&self) -> &[u32] {
+        self.cdf.get_or_init(|| {
+            let freqs = sixteen_bits(self.source.unwrap_or_default());
+            let mut cdf = Vec::with_capacity(freqs.len() + 1);
+            cdf.push(0);
+            cdf.extend(freqs.scan(0u32, |sum, f| {
+                *sum += f;
+                Some(*sum)
+            }));
+            cdf
         })
     }
 
@@ -94,13 +117,14 @@ impl Cdf {
     /// symbols together.
     fn first(&self) -> &[u16] {
         self.first.get_or_init(|| {
+            let cdf = self.cdf();
             let shift = CDF_PRECISION - BUCKET_BITS;
             let mut first = alloc::vec![0u16; 1 << BUCKET_BITS];
             let mut s = 0;
             for (j, f) in first.iter_mut().enumerate() {
                 let q = (j as u32) << shift;
                 // cdf[len] = 2^16 lies above every bucket start, so s stays below len.
-                while self.cdf[s + 1] <= q {
+                while cdf[s + 1] <= q {
                     s += 1;
                 }
                 *f = s as u16;
@@ -111,13 +135,65 @@ impl Cdf {
 
     /// Symbols in the table.
     fn len(&self) -> usize {
-        self.cdf.len() - 1
+        self.cdf().len() - 1
     }
 
     /// The frequency of symbol index `i` (below [`len`](Self::len)).
     fn frequency(&self, i: usize) -> u32 {
-        self.cdf[i + 1] - self.cdf[i]
+        let cdf = self.cdf();
+        cdf[i + 1] - cdf[i]
     }
+}
+
+/// Refuses alphabets of `n` symbols from `min_symbol` that run past `i32::MAX`.
+fn check_span(min_symbol: i32, n: usize) -> Result<(), EntropyError> {
+    let last = i32::try_from(n.saturating_sub(1))
+        .ok()
+        .and_then(|k| min_symbol.checked_add(k));
+    if last.is_none() {
+        return Err(EntropyError::BadTable("alphabet overflows i32"));
+    }
+    Ok(())
+}
+
+/// Refuses alphabets a table cannot code: empty, one symbol, or more than 2^16.
+fn check_alphabet(len: usize) -> Result<(), EntropyError> {
+    if len == 0 {
+        return Err(EntropyError::BadTable("empty alphabet"));
+    }
+    if len > TOTAL as usize {
+        return Err(EntropyError::BadTable(
+            "more symbols than the precision can hold",
+        ));
+    }
+    // One symbol with all the mass has probability 2^16, which does not fit the coder's
+    // nonzero 16-bit probabilities: such a channel carries no information anyway, but
+    // the coder cannot express it. Export never produces it (alphabets have 2^b + 1
+    // symbols).
+    if len == 1 {
+        return Err(EntropyError::BadTable(
+            "a single-symbol alphabet cannot be range coded",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses frequencies with a zero among them or not summing to 2^16.
+fn check_mass(sum: u64, smallest: u32) -> Result<(), EntropyError> {
+    if smallest == 0 {
+        return Err(EntropyError::BadTable("a symbol has zero frequency"));
+    }
+    if sum != u64::from(TOTAL) {
+        return Err(EntropyError::BadTable("frequencies do not sum to 2^16"));
+    }
+    Ok(())
+}
+
+/// 16-bit little-endian values (an odd last byte is ignored).
+fn sixteen_bits(bytes: &[u8]) -> impl ExactSizeIterator<Item = u32> + '_ {
+    bytes
+        .chunks_exact(2)
+        .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
 }
 
 impl EntropyModel<CDF_PRECISION> for Cdf {
@@ -132,7 +208,8 @@ impl EncoderModel<CDF_PRECISION> for Cdf {
         symbol: impl Borrow<usize>,
     ) -> Option<(u32, NonZeroU32)> {
         let i = *symbol.borrow();
-        let (left, right) = (*self.cdf.get(i)?, *self.cdf.get(i.checked_add(1)?)?);
+        let cdf = self.cdf();
+        let (left, right) = (*cdf.get(i)?, *cdf.get(i.checked_add(1)?)?);
         Some((left, NonZeroU32::new(right - left)?))
     }
 }
@@ -143,10 +220,11 @@ impl DecoderModel<CDF_PRECISION> for Cdf {
     #[inline]
     fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
         let mut s = usize::from(self.first()[(quantile >> (CDF_PRECISION - BUCKET_BITS)) as usize]);
-        while self.cdf[s + 1] <= quantile {
+        let cdf = self.cdf();
+        while cdf[s + 1] <= quantile {
             s += 1;
         }
-        let (left, right) = (self.cdf[s], self.cdf[s + 1]);
+        let (left, right) = (cdf[s], cdf[s + 1]);
         (
             s,
             left,
@@ -190,7 +268,7 @@ pub struct SymbolTable {
 // index is derived from them.
 impl PartialEq for SymbolTable {
     fn eq(&self, other: &Self) -> bool {
-        self.min == other.min && self.model.cdf == other.model.cdf
+        self.min == other.min && self.model.cdf() == other.model.cdf()
     }
 }
 
@@ -209,13 +287,24 @@ impl SymbolTable {
         min_symbol: i32,
         freqs: impl ExactSizeIterator<Item = u32>,
     ) -> Result<Self, EntropyError> {
-        let n = freqs.len();
-        if n > 0 && min_symbol.checked_add(n as i32 - 1).is_none() {
-            return Err(EntropyError::BadTable("alphabet overflows i32"));
-        }
+        check_span(min_symbol, freqs.len())?;
         Ok(Self {
             min: min_symbol,
             model: Cdf::new(freqs)?,
+        })
+    }
+
+    /// [`from_frequencies`](Self::from_frequencies) from 16-bit little-endian frequencies
+    /// compiled into the program, checked now and read when the table is first used (a
+    /// built-in model's tables: see `Cdf::in_place`).
+    pub fn from_static_frequencies(
+        min_symbol: i32,
+        freqs: &'static [u8],
+    ) -> Result<Self, EntropyError> {
+        check_span(min_symbol, freqs.len() / 2)?;
+        Ok(Self {
+            min: min_symbol,
+            model: Cdf::in_place(freqs)?,
         })
     }
 
@@ -808,6 +897,63 @@ mod tests {
         SymbolTable::from_probabilities(-half, &probs).unwrap()
     }
 
+    /// `bytes` leaked for the program's lifetime, as a built-in model's are.
+    fn leaked(bytes: Vec<u8>) -> &'static [u8] {
+        alloc::boxed::Box::leak(bytes.into_boxed_slice())
+    }
+
+    /// A table read in place from 16-bit frequencies is the table built from them at
+    /// once, and codes and decodes the same bytes, whichever is used first.
+    #[test]
+    fn tables_read_in_place_code_as_built_ones() {
+        let built = laplace_table(1.5, 127);
+        let sixteen: Vec<u8> = built
+            .frequencies()
+            .flat_map(|f| u16::try_from(f).unwrap().to_le_bytes())
+            .collect();
+        let in_place = SymbolTable::from_static_frequencies(-127, leaked(sixteen)).unwrap();
+        assert!(
+            in_place.model.cdf.get().is_none(),
+            "made before its first use"
+        );
+        let symbols: Vec<i32> = (0..4000).map(|i| (i * 37 % 23) - 11).collect();
+        let shape = shape_1d(core::slice::from_ref(&built), symbols.len());
+        let bytes = encode_planes(&symbols, core::slice::from_ref(&built), &shape).unwrap();
+        let tables = [in_place.clone()];
+        assert_eq!(encode_planes(&symbols, &tables, &shape).unwrap(), bytes);
+        assert_eq!(decode_planes(&bytes, &[in_place], &shape).unwrap(), symbols);
+        assert_eq!(tables[0], built);
+    }
+
+    /// In-place frequencies are checked when the table is made, as built ones are.
+    #[test]
+    fn bad_frequencies_in_place_are_refused_at_once() {
+        let table = |freqs: &[u16]| {
+            let bytes = freqs.iter().flat_map(|f| f.to_le_bytes()).collect();
+            SymbolTable::from_static_frequencies(0, leaked(bytes))
+        };
+        assert!(table(&[1, u16::MAX]).is_ok());
+        for (freqs, why) in [
+            (&[][..], "empty alphabet"),
+            (
+                &[u16::MAX][..],
+                "a single-symbol alphabet cannot be range coded",
+            ),
+            (&[0, u16::MAX, 1][..], "a symbol has zero frequency"),
+            (&[1, 2, 3][..], "frequencies do not sum to 2^16"),
+        ] {
+            assert_eq!(table(freqs).unwrap_err(), EntropyError::BadTable(why));
+        }
+        let odd = SymbolTable::from_static_frequencies(0, leaked(alloc::vec![1, 0, 255]));
+        assert!(odd.is_err());
+        let wide =
+            SymbolTable::from_static_frequencies(i32::MAX, leaked(alloc::vec![1, 0, 255, 255]));
+        assert_eq!(
+            wide.unwrap_err(),
+            EntropyError::BadTable("alphabet overflows i32")
+        );
+    }
+
     /// Each coarse bucket starts in the interval of the symbol `first` names, for peaked,
     /// flat and two-symbol tables (intervals narrower and wider than a bucket).
     #[test]
@@ -821,7 +967,7 @@ mod tests {
             SymbolTable::from_frequencies(-500, flat).unwrap(),
             SymbolTable::from_frequencies(0, alloc::vec![1, TOTAL - 1]).unwrap(),
         ] {
-            let cdf = &t.model.cdf;
+            let cdf = t.model.cdf();
             for (j, &s) in t.model.first().iter().enumerate() {
                 let q = (j as u32) << (CDF_PRECISION - BUCKET_BITS);
                 let s = usize::from(s);

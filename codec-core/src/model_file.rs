@@ -34,7 +34,7 @@ use crate::config::{CodecConfig, ModalityKind};
 use crate::container::{Limits, ModelId};
 use crate::cpu_decoder::CpuDecoder;
 use crate::cpu_encoder::CpuEncoder;
-use crate::entropy::{ContextCounts, MAX_CONTEXTS, SymbolTable};
+use crate::entropy::{ContextCounts, EntropyError, MAX_CONTEXTS, SymbolTable};
 
 pub const MODEL_MAGIC: [u8; 8] = *b"WLMODEL\0";
 pub const MODEL_VERSION: u8 = 2;
@@ -207,7 +207,14 @@ impl Model {
         device: &Device,
         limits: &Limits,
     ) -> Result<Self, ModelError> {
-        let (model, weights) = Self::read(bytes, limits, true)?;
+        let (model, weights) = Self::read(bytes, limits, true, |min, freqs| {
+            SymbolTable::from_frequency_iter(
+                min,
+                freqs
+                    .chunks_exact(2)
+                    .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
+            )
+        })?;
         let codec = load_codec(&model.config, weights, device)?;
         model
             .codec
@@ -222,19 +229,28 @@ impl Model {
     /// of the whole file, 3 ms of a 4 MB model), and the networks are built from the
     /// weights in place, on first use: an image encode reads only the encoder's
     /// projection from them ([`cpu_encoder`](Self::cpu_encoder)) and never builds the
-    /// decoder. Both were paid by every `walloc` process.
+    /// decoder. Both were paid by every `walloc` process. So were all the cumulative
+    /// tables (1.5–3 ms for image-q3's 2304): each is now made where it is first used
+    /// ([`SymbolTable::from_static_frequencies`]).
     pub fn from_trusted_bytes(bytes: &'static [u8], device: &Device) -> Result<Self, ModelError> {
-        let (mut model, weights) = Self::read(bytes, &Limits::default(), false)?;
+        let (mut model, weights) = Self::read(
+            bytes,
+            &Limits::default(),
+            false,
+            SymbolTable::from_static_frequencies,
+        )?;
         model.weights = Some((weights, device.clone()));
         Ok(model)
     }
 
     /// The header, configuration and tables of `bytes`, and the weights they end with,
-    /// not yet loaded into networks.
+    /// not yet loaded into networks. `table(min, frequencies)` makes a table from a
+    /// version 2 file's 16-bit little-endian frequencies.
     fn read<'a>(
         bytes: &'a [u8],
         limits: &Limits,
         check_id: bool,
+        table: impl Fn(i32, &'a [u8]) -> Result<SymbolTable, EntropyError>,
     ) -> Result<(Self, &'a [u8]), ModelError> {
         check_model_size(bytes.len() as u64, limits)?;
         if bytes.len() < HEAD {
@@ -304,13 +320,7 @@ impl Model {
                         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
                 )
             } else {
-                let bytes = r.take(2 * k, "table")?;
-                SymbolTable::from_frequency_iter(
-                    min,
-                    bytes
-                        .chunks_exact(2)
-                        .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
-                )
+                table(min, r.take(2 * k, "table")?)
             };
             tables.push(table.map_err(|e| ModelError::Tables(e.to_string()))?);
         }
