@@ -687,7 +687,8 @@ struct PaddedRgb<'a> {
     width: usize,
     left: usize,
     top: usize,
-    /// Where each padded column's first sample lies in an image row.
+    /// Where each padded column's first sample lies in an image row (read for the
+    /// padding's columns).
     cols: Vec<usize>,
     scale: f32,
 }
@@ -725,11 +726,20 @@ impl<'a> PaddedRgb<'a> {
         }
     }
 
-    /// Channel `c` of an image row, padded and scaled, into `out`.
+    /// Channel `c` of an image row, padded and scaled, into `out`. The image's own columns
+    /// are read pixel by pixel, with no index table: gathered through `cols` with a bounds
+    /// check each, the row cost as much as a level of the transform.
     #[inline(always)]
     fn scale_row<T: Copy + Into<f32>>(&self, samples: &[T], c: usize, out: &mut [f32]) {
-        for (o, &x) in out.iter_mut().zip(&self.cols) {
-            *o = samples[x + c].into() * self.scale - 0.5;
+        let ch = self.image.channels as usize;
+        let scale = |x: T| x.into() * self.scale - 0.5;
+        let (left, w) = (self.left, self.image.width as usize);
+        assert!(c < ch && samples.len() == w * ch && out.len() == self.width);
+        for (o, pixel) in out[left..left + w].iter_mut().zip(samples.chunks_exact(ch)) {
+            *o = scale(pixel[c]);
+        }
+        for x in (0..left).chain(left + w..self.width) {
+            out[x] = scale(samples[self.cols[x] + c]);
         }
     }
 }
