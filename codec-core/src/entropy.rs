@@ -207,9 +207,29 @@ impl EncoderModel<CDF_PRECISION> for Cdf {
         &self,
         symbol: impl Borrow<usize>,
     ) -> Option<(u32, NonZeroU32)> {
+        Cumulative(self.cdf()).left_cumulative_and_probability(symbol)
+    }
+}
+
+/// A made cumulative table as the encoder reads it: what the coding loop holds for each
+/// of a channel's contexts, so that a symbol is coded with no check that its table has
+/// been made.
+#[derive(Clone, Copy, Default)]
+struct Cumulative<'a>(&'a [u32]);
+
+impl EntropyModel<CDF_PRECISION> for Cumulative<'_> {
+    type Symbol = usize;
+    type Probability = u32;
+}
+
+impl EncoderModel<CDF_PRECISION> for Cumulative<'_> {
+    #[inline]
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl Borrow<usize>,
+    ) -> Option<(u32, NonZeroU32)> {
         let i = *symbol.borrow();
-        let cdf = self.cdf();
-        let (left, right) = (*cdf.get(i)?, *cdf.get(i.checked_add(1)?)?);
+        let (left, right) = (*self.0.get(i)?, *self.0.get(i.checked_add(1)?)?);
         Some((left, NonZeroU32::new(right - left)?))
     }
 }
@@ -597,11 +617,20 @@ pub(crate) fn encode_channels(
             plane_contexts(plane, shape.width, k, &mut mags, &mut contexts);
         }
         let tables = &tables[c * k..][..k];
+        // The channel's tables, made now if they had not been (a built-in model's are
+        // made on first use), as (lowest symbol, cumulative table).
+        let mut made = [(0, Cumulative::default()); MAX_CONTEXTS];
+        for (m, t) in made.iter_mut().zip(tables) {
+            *m = (t.min, Cumulative(t.model.cdf()));
+        }
         for (&symbol, &ctx) in plane.iter().zip(&contexts) {
-            let table = &tables[usize::from(ctx)];
-            let index = table.index(c, symbol)?;
+            let (min, cdf) = made[usize::from(ctx)];
+            let index = i64::from(symbol) - i64::from(min);
+            if index < 0 || index >= cdf.0.len() as i64 - 1 {
+                tables[usize::from(ctx)].index(c, symbol)?;
+            }
             encoder
-                .encode_symbol(index, &table.model)
+                .encode_symbol(index as usize, cdf)
                 .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
         }
     }
@@ -1109,10 +1138,20 @@ mod tests {
     #[test]
     fn out_of_range_symbols_and_shapes_are_errors() {
         let t = laplace_table(1.0, 4);
-        assert!(matches!(
-            encode(&[5], &[t.clone()], 1),
-            Err(EntropyError::SymbolOutOfRange { symbol: 5, .. })
-        ));
+        // Just outside on either side, and the far ends of i32 (which the coding loop's
+        // index must not wrap into range).
+        for symbol in [5, -5, i32::MAX, i32::MIN] {
+            assert_eq!(
+                encode(&[0, symbol], &[t.clone()], 2),
+                Err(EntropyError::SymbolOutOfRange {
+                    channel: 0,
+                    symbol,
+                    min: -4,
+                    max: 4
+                })
+            );
+        }
+        assert!(encode(&[-4, 4], &[t.clone()], 2).is_ok());
         assert!(matches!(
             encode(&[0, 1], &[t.clone()], 1),
             Err(EntropyError::ShapeMismatch { .. })
