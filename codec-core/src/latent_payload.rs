@@ -48,9 +48,11 @@ fn zero_channels(symbols: &[i32], shape: &PlaneShape) -> Vec<bool> {
     let per_channel = shape.height * shape.width;
     (0..shape.channels)
         .map(|c| {
+            // OR-ed a block at a time, which vectorises, where `all` went a value at a
+            // time: a photo has dozens of all-zero planes, read whole.
             symbols[c * per_channel..][..per_channel]
-                .iter()
-                .all(|&s| s == 0)
+                .chunks(256)
+                .all(|block| block.iter().fold(0, |any, &s| any | s) == 0)
         })
         .collect()
 }
