@@ -215,7 +215,7 @@ fn info_reports_the_signal_and_the_model() {
     assert_eq!(v["latent_shape"], serde_json::json!([4, 12, 15]));
     let bpp = v["bpp"].as_f64().unwrap();
     assert!((bpp - bytes as f64 * 8.0 / (120.0 * 90.0)).abs() < 1e-9);
-    assert_eq!(v["format_version"], 2);
+    assert_eq!(v["format_version"], 3);
     let text = ok(&["info", s(&dir.join("cat.wl"))]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("image 120×90"));
     // A version 1 file says so.
@@ -224,7 +224,7 @@ fn info_reports_the_signal_and_the_model() {
     assert_eq!(v1["format_version"], 1);
     assert!(v1.get("streams").is_none() && v1.get("zero_channels").is_none());
     // A version 2 file says how many channels it leaves out and in how many streams.
-    let v2 = ok(&["info", "--json", s(&data("golden/chelsea-crop.wl"))]);
+    let v2 = ok(&["info", "--json", s(&data("golden/chelsea-crop.v2.wl"))]);
     let v2: serde_json::Value = serde_json::from_slice(&v2.stdout).unwrap();
     assert_eq!(
         (v2["format_version"].as_u64(), v2["streams"].as_u64()),
@@ -234,7 +234,7 @@ fn info_reports_the_signal_and_the_model() {
     assert!(zero < 4);
     let text = ok(&["info", s(&data("golden/chelsea-crop.wl"))]);
     assert!(String::from_utf8_lossy(&text.stdout).contains(&format!(
-        "format version 2: {zero} of 4 latent channels all zero"
+        "format version 3: {zero} of 4 latent channels all zero"
     )));
 }
 

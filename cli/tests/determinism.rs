@@ -4,8 +4,8 @@
 //! hashes are over the decoded samples, not a container: the RGB8 pixels row by row for
 //! the image, the 32-bit float samples (`decode --float`), interleaved little-endian, for
 //! the audio. WALLOC_BLESS=1 rewrites them all after an intended change. The same signals
-//! as written by format version 1 (`*.v1.wl`, kept from before version 2) still decode,
-//! to the same output.
+//! as written by format versions 1 and 2 (`*.v1.wl`, `*.v2.wl`, kept from before the
+//! versions after them) still decode, to the same output.
 
 use std::path::Path;
 
@@ -28,8 +28,9 @@ struct Golden {
     model: &'static str,
     /// The committed encoding under tests/data/golden.
     wl: &'static str,
-    /// The same signal as format version 1 wrote it (the same symbols, one stream).
-    v1: &'static str,
+    /// The same signal as format versions 1 and 2 wrote it (the same symbols: one
+    /// stream; streams without block flags).
+    older: [&'static str; 2],
     /// What the decoded file is called in the scratch folder (its extension picks the
     /// format), and how its samples are hashed.
     decoded: &'static str,
@@ -57,7 +58,7 @@ const GOLDEN: [Golden; 2] = [
         source: "photos/chelsea-crop.png",
         model: "models/tiny-image.wlm",
         wl: "golden/chelsea-crop.wl",
-        v1: "golden/chelsea-crop.v1.wl",
+        older: ["golden/chelsea-crop.v1.wl", "golden/chelsea-crop.v2.wl"],
         decoded: "decoded.png",
         hash: image_hash,
     },
@@ -65,7 +66,7 @@ const GOLDEN: [Golden; 2] = [
         source: "audio/nebula-0.5s.wav",
         model: "models/tiny-audio.wlm",
         wl: "golden/nebula-0.5s.wl",
-        v1: "golden/nebula-0.5s.v1.wl",
+        older: ["golden/nebula-0.5s.v1.wl", "golden/nebula-0.5s.v2.wl"],
         decoded: "decoded.wav",
         hash: audio_hash,
     },
@@ -104,7 +105,7 @@ fn golden_files_encode_and_decode_to_the_committed_bytes() {
             g.wl
         );
         // Decoding the committed file gives the committed samples, and so does decoding
-        // the version 1 file of the same signal.
+        // the older versions' files of the same signal.
         let decode = |wl: &str, name: &str| {
             let decoded = dir
                 .join(name)
@@ -122,12 +123,13 @@ fn golden_files_encode_and_decode_to_the_committed_bytes() {
             (g.hash)(&decoded)
         };
         let hash = decode(g.wl, "decoded");
-        assert_eq!(
-            decode(g.v1, "decoded-v1"),
-            hash,
-            "{}: the version 1 file decodes differently",
-            g.v1
-        );
+        for (i, older) in g.older.iter().enumerate() {
+            assert_eq!(
+                decode(older, &format!("decoded-older-{i}")),
+                hash,
+                "{older}: an older version's file decodes differently",
+            );
+        }
         hashes.push((g.wl.to_string(), hash));
     }
     if bless() {

@@ -13,8 +13,9 @@ use alloc::vec::Vec;
 pub const MAGIC: [u8; 8] = *b"\x89WLC\r\n\x1a\n";
 /// The version encoders write. Any change of layout bumps it; readers refuse versions they
 /// do not know. Version 2 changed only the payload (docs/format.md): a map of all-zero
-/// channels and independent streams.
-pub const FORMAT_VERSION: u16 = 2;
+/// channels and independent streams. Version 3 changed only how a stream codes a channel:
+/// flags of its all-zero blocks first, then the other blocks' symbols.
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest version this reader still reads (version 1: one range-coded stream of every
 /// channel).
 pub const OLDEST_VERSION: u16 = 1;

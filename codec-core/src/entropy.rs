@@ -510,10 +510,29 @@ fn walk_contexts<F>(
     height: usize,
     width: usize,
     contexts: usize,
+    f: F,
+) -> Result<(), EntropyError>
+where
+    F: FnMut(usize, usize, usize) -> Result<u32, EntropyError>,
+{
+    walk_coded(channels, height, width, contexts, |_| Ok(None), f)
+}
+
+/// [`walk_contexts`] over the symbols a channel codes: `blocks(c)`, asked first for each
+/// channel, gives its [`zero_block`] flags (`None`: every symbol is coded), and the
+/// symbols of a block flagged all zero are skipped (they count as zeros in the contexts
+/// of their neighbours).
+fn walk_coded<F, B>(
+    channels: impl IntoIterator<Item = usize>,
+    height: usize,
+    width: usize,
+    contexts: usize,
+    mut blocks: B,
     mut f: F,
 ) -> Result<(), EntropyError>
 where
     F: FnMut(usize, usize, usize) -> Result<u32, EntropyError>,
+    B: FnMut(usize) -> Result<Option<Vec<bool>>, EntropyError>,
 {
     let per_channel = height * width;
     // The magnitudes sit in a plane with two zero rows above, two zero columns to the left
@@ -523,25 +542,128 @@ where
     let pw = width + 3;
     let mut mags = alloc::vec![0u32; if contexts > 1 { (height + 2) * pw } else { 0 }];
     let last = contexts.saturating_sub(1);
+    let (bh, bw) = zero_block(height);
     for c in channels {
         let start = c * per_channel;
-        if contexts == 1 {
-            for i in start..start + per_channel {
-                f(c, i, 0)?;
-            }
-            continue;
-        }
+        let flags = blocks(c)?;
         for row in 0..height {
             let base = (row + 2) * pw + 2;
             let at = start + row * width;
-            for col in 0..width {
-                let p = base + col;
-                let ctx = bordered_context(&mags, p, pw, last);
-                mags[p] = f(c, at + col, ctx)?;
+            for (b, cols) in (0..width)
+                .step_by(bw)
+                .map(|x| x..(x + bw).min(width))
+                .enumerate()
+            {
+                let coded = flags
+                    .as_ref()
+                    .is_none_or(|f| f[row / bh * width.div_ceil(bw) + b]);
+                for col in cols {
+                    let p = base + col;
+                    if contexts == 1 {
+                        if coded {
+                            f(c, at + col, 0)?;
+                        }
+                        continue;
+                    }
+                    let ctx = bordered_context(&mags, p, pw, last);
+                    mags[p] = if coded { f(c, at + col, ctx)? } else { 0 };
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Rows and columns of the blocks whose "not all zero" flags a version 3 stream codes
+/// ahead of each channel's symbols (docs/format.md): 16 × 16 in an image's planes, 256
+/// long in planes of one row (audio). At image level 3 the all-zero 16 × 16 blocks hold
+/// 43% of the coded symbols of the valid photos, which cost 0.9% of the bits; the flags
+/// cost as much, so the rate is unchanged and the coder takes 43% fewer steps. Smaller
+/// blocks skip more and cost more (8 × 8: 63%, +1.4% rate; 4 × 4: 77%, +6%).
+pub(crate) fn zero_block(height: usize) -> (usize, usize) {
+    if height == 1 { (1, 256) } else { (16, 16) }
+}
+
+/// The fewest symbols a [`zero_block`] of a `height × width` plane holds (the last row and
+/// column of blocks may be partial).
+pub(crate) fn smallest_block(height: usize, width: usize) -> usize {
+    let (bh, bw) = zero_block(height);
+    let least = |n: usize, b: usize| if n % b == 0 { b.min(n) } else { n % b };
+    least(height, bh) * least(width, bw)
+}
+
+/// For each [`zero_block`] of a `height × width` plane, in row-major order, whether it
+/// holds a nonzero symbol.
+fn nonzero_blocks(plane: &[i32], height: usize, width: usize) -> Vec<bool> {
+    let (bh, bw) = zero_block(height);
+    let across = width.div_ceil(bw);
+    let mut flags = alloc::vec![false; height.div_ceil(bh) * across];
+    for (row, values) in plane.chunks_exact(width).enumerate() {
+        let flags = &mut flags[row / bh * across..][..across];
+        for (flag, block) in flags.iter_mut().zip(values.chunks(bw)) {
+            *flag |= block.iter().fold(0, |any, &s| any | s) != 0;
+        }
+    }
+    flags
+}
+
+/// The model of the next block flag of a channel after `seen` flags of which `nonzero`
+/// were set: the set flag's probability is (nonzero + ½)/(seen + 1) (the
+/// Krichevsky–Trofimov estimate) in 2^16ths, at least one 2^16th either way. Integers
+/// only, so every platform codes the same bits.
+#[derive(Clone, Copy)]
+struct BlockFlag {
+    /// The frequency of "all zero" (symbol 0); "not all zero" (1) has the rest.
+    zero: u32,
+}
+
+impl BlockFlag {
+    fn after(nonzero: u64, seen: u64) -> Self {
+        let set = ((2 * nonzero + 1) << (CDF_PRECISION - 1)) / (seen + 1);
+        let set = set.clamp(1, u64::from(TOTAL - 1)) as u32;
+        Self { zero: TOTAL - set }
+    }
+}
+
+impl EntropyModel<CDF_PRECISION> for BlockFlag {
+    type Symbol = usize;
+    type Probability = u32;
+}
+
+impl EncoderModel<CDF_PRECISION> for BlockFlag {
+    #[inline]
+    fn left_cumulative_and_probability(
+        &self,
+        symbol: impl Borrow<usize>,
+    ) -> Option<(u32, NonZeroU32)> {
+        match *symbol.borrow() {
+            0 => Some((0, NonZeroU32::new(self.zero)?)),
+            1 => Some((self.zero, NonZeroU32::new(TOTAL - self.zero)?)),
+            _ => None,
+        }
+    }
+}
+
+impl DecoderModel<CDF_PRECISION> for BlockFlag {
+    #[inline]
+    fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
+        // Both frequencies lie in 1..2^16 (`after`).
+        let nonzero = |f| NonZeroU32::new(f).expect("block flag frequencies are nonzero");
+        if quantile < self.zero {
+            (0, 0, nonzero(self.zero))
+        } else {
+            (1, self.zero, nonzero(TOTAL - self.zero))
+        }
+    }
+}
+
+/// How a stream lays out each channel: version 1 and 2 code every symbol, version 3
+/// first the channel's [`zero_block`] flags and then only the symbols of the blocks
+/// flagged as not all zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blocks {
+    Every,
+    Flagged,
 }
 
 fn check_count(symbols: usize, shape: &PlaneShape) -> Result<(), EntropyError> {
@@ -585,7 +707,7 @@ pub fn encode_planes(
 ) -> Result<Vec<u8>, EntropyError> {
     check_count(symbols.len(), shape)?;
     shape.check(tables)?;
-    let words = encode_channels(symbols, tables, shape, 0..shape.channels)?;
+    let words = encode_channels(symbols, tables, shape, 0..shape.channels, Blocks::Every)?;
     Ok(words_to_bytes(&words))
 }
 
@@ -596,12 +718,13 @@ pub(crate) fn words_to_bytes(words: &[u32]) -> Vec<u8> {
 
 /// Range codes the channels `coded` (ascending) of `symbols`, laid out and checked as
 /// [`encode_planes`] requires, into one stream: the coder of format version 1's whole
-/// payload and of each of version 2's streams.
+/// payload and of each of versions 2 and 3's streams ([`Blocks`]).
 pub(crate) fn encode_channels(
     symbols: &[i32],
     tables: &[SymbolTable],
     shape: &PlaneShape,
     coded: impl IntoIterator<Item = usize>,
+    blocks: Blocks,
 ) -> Result<Vec<u32>, EntropyError> {
     let mut encoder = RangeEncoder::<u32, u64>::new();
     // Every symbol is known before coding starts, so a channel's contexts are computed in
@@ -623,20 +746,53 @@ pub(crate) fn encode_channels(
         for (m, t) in made.iter_mut().zip(tables) {
             *m = (t.min, Cumulative(t.model.cdf()));
         }
-        for (&symbol, &ctx) in plane.iter().zip(&contexts) {
-            let (min, cdf) = made[usize::from(ctx)];
-            let index = i64::from(symbol) - i64::from(min);
-            if index < 0 || index >= cdf.0.len() as i64 - 1 {
-                tables[usize::from(ctx)].index(c, symbol)?;
+        let code = |encoder: &mut RangeEncoder<u32, u64>, run: core::ops::Range<usize>| {
+            for (&symbol, &ctx) in plane[run.clone()].iter().zip(&contexts[run]) {
+                let (min, cdf) = made[usize::from(ctx)];
+                let index = i64::from(symbol) - i64::from(min);
+                if index < 0 || index >= cdf.0.len() as i64 - 1 {
+                    tables[usize::from(ctx)].index(c, symbol)?;
+                }
+                encoder
+                    .encode_symbol(index as usize, cdf)
+                    .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
             }
-            encoder
-                .encode_symbol(index as usize, cdf)
-                .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
+            Ok::<_, EntropyError>(())
+        };
+        if blocks == Blocks::Every {
+            code(&mut encoder, 0..per_channel)?;
+            continue;
+        }
+        let (height, width) = (shape.height, shape.width);
+        let flags = nonzero_blocks(plane, height, width);
+        let mut set = 0;
+        for (seen, &flag) in flags.iter().enumerate() {
+            code_flag(&mut encoder, BlockFlag::after(set, seen as u64), flag)?;
+            set += u64::from(flag);
+        }
+        let (bh, bw) = zero_block(height);
+        let across = width.div_ceil(bw);
+        for row in 0..height {
+            let flags = &flags[row / bh * across..][..across];
+            for (b, _) in flags.iter().enumerate().filter(|&(_, &f)| f) {
+                let start = row * width + b * bw;
+                code(&mut encoder, start..start + bw.min(width - b * bw))?;
+            }
         }
     }
     encoder
         .into_compressed()
         .map_err(|_| EntropyError::CorruptPayload("encoder backend failed"))
+}
+
+fn code_flag(
+    encoder: &mut RangeEncoder<u32, u64>,
+    model: BlockFlag,
+    flag: bool,
+) -> Result<(), EntropyError> {
+    encoder
+        .encode_symbol(usize::from(flag), model)
+        .map_err(|_| EntropyError::BadTable("block flag not codable"))
 }
 
 /// Decodes what [`encode_channels`] wrote for the channels `coded` (ascending, each at
@@ -649,15 +805,56 @@ pub(crate) fn decode_channels(
     coded: impl IntoIterator<Item = usize>,
     first: usize,
     out: &mut [i32],
+    blocks: Blocks,
 ) -> Result<(), EntropyError> {
-    let mut decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
+    let bits = words.len() as f64 * 32.0;
+    let decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
         .map_err(|_| EntropyError::CorruptPayload("cannot start the decoder"))?;
+    // The flags and the symbols come from the one stream, read in turn.
+    let decoder = core::cell::RefCell::new(decoder);
+    let corrupt = |_| EntropyError::CorruptPayload("invalid range coder state");
     let (k, offset) = (shape.contexts, first * shape.height * shape.width);
-    walk_contexts(coded, shape.height, shape.width, k, |c, i, ctx| {
+    let (height, width) = (shape.height, shape.width);
+    // The stream must hold the bits of the symbols its flags claim, as a version 2 stream
+    // must for all its channels' symbols ([`min_payload_bits`]): so a few garbage words
+    // cannot make the decoder walk a huge latent.
+    let (cheapest, mut claimed) = match blocks {
+        Blocks::Every => (0.0, 0),
+        Blocks::Flagged => (cheapest_bits(tables), 0),
+    };
+    let flags = |_| {
+        if blocks == Blocks::Every {
+            return Ok(None);
+        }
+        let (bh, bw) = zero_block(height);
+        let across = width.div_ceil(bw);
+        let n = height.div_ceil(bh) * across;
+        let (mut decoder, mut set) = (decoder.borrow_mut(), 0);
+        let mut flags = Vec::with_capacity(n);
+        for seen in 0..n {
+            let flag = decoder
+                .decode_symbol(BlockFlag::after(set, seen as u64))
+                .map_err(corrupt)?;
+            set += flag as u64;
+            if flag == 1 {
+                let (row, col) = (seen / across * bh, seen % across * bw);
+                claimed += bh.min(height - row) * bw.min(width - col);
+            }
+            flags.push(flag == 1);
+        }
+        if bits < bits_at_least(cheapest, claimed) {
+            return Err(EntropyError::CorruptPayload(
+                "a stream is too short for the symbols its block flags claim",
+            ));
+        }
+        Ok(Some(flags))
+    };
+    walk_coded(coded, height, width, k, flags, |c, i, ctx| {
         let table = &tables[c * k + ctx];
         let index = decoder
+            .borrow_mut()
             .decode_symbol(&table.model)
-            .map_err(|_| EntropyError::CorruptPayload("invalid range coder state"))?;
+            .map_err(corrupt)?;
         let symbol = table.min + index as i32;
         out[i - offset] = symbol;
         Ok(symbol.unsigned_abs())
@@ -752,7 +949,15 @@ pub fn decode_planes(
     }
     let words = bytes_to_words(payload);
     let mut out = alloc::vec![0; total];
-    decode_channels(words, tables, shape, 0..shape.channels, 0, &mut out)?;
+    decode_channels(
+        words,
+        tables,
+        shape,
+        0..shape.channels,
+        0,
+        &mut out,
+        Blocks::Every,
+    )?;
     Ok(out)
 }
 
@@ -776,13 +981,22 @@ pub(crate) fn bytes_to_words(payload: &[u8]) -> Vec<u32> {
 /// 64 bits, leaves a wide margin for rounding: real payloads are far above it, while a
 /// claimed size a million times beyond the payload is refused.
 pub(crate) fn min_payload_bits(tables: &[SymbolTable], symbols: usize) -> f64 {
-    let cheapest = tables
+    bits_at_least(cheapest_bits(tables), symbols)
+}
+
+/// The fewest bits any symbol costs under `tables` (infinite where there are none).
+fn cheapest_bits(tables: &[SymbolTable]) -> f64 {
+    tables
         .iter()
         .map(|t| {
             let most = t.frequencies().max().unwrap_or(TOTAL);
             CDF_PRECISION as f64 - f64::from(most).log2()
         })
-        .fold(f64::INFINITY, f64::min);
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// [`min_payload_bits`] for symbols that each cost at least `cheapest` bits.
+fn bits_at_least(cheapest: f64, symbols: usize) -> f64 {
     if !cheapest.is_finite() {
         return 0.0;
     }

@@ -1,5 +1,7 @@
-//! The payload of `.wl` format version 2: which latent channels are all zero, and the
-//! others range coded in a few independent streams (docs/format.md, "Payload").
+//! The payload of `.wl` format versions 2 and 3: which latent channels are all zero, and
+//! the others range coded in a few independent streams (docs/format.md, "Payload");
+//! version 3 also flags each coded channel's all-zero blocks and skips their symbols
+//! ([`entropy::zero_block`]).
 //!
 //! Why: at the shipped image levels a third to two thirds of the latent's symbols lie in
 //! channels that are entirely zero, and version 1 coded every one of them, one symbol at
@@ -21,9 +23,10 @@
 
 use alloc::vec::Vec;
 
+use crate::container::FORMAT_VERSION;
 use crate::container::WlFile;
 use crate::cores;
-use crate::entropy::{self, EntropyError, PlaneShape, SymbolTable};
+use crate::entropy::{self, Blocks, EntropyError, PlaneShape, SymbolTable};
 
 /// Most streams a payload may have: the encoder writes at most [`MAX_ENCODER_STREAMS`],
 /// and a reader needs a bound before it trusts a count.
@@ -58,7 +61,7 @@ fn zero_channels(symbols: &[i32], shape: &PlaneShape) -> Vec<bool> {
 }
 
 /// Codes `symbols` (`[channels, height, width]`, `contexts` tables per channel as
-/// [`entropy::encode_planes`] takes them) as a version 2 payload, in
+/// [`entropy::encode_planes`] takes them) as a payload of the version encoders write, in
 /// [`streams_for`] streams. Natively the streams are coded in parallel; the bytes do not
 /// depend on it.
 pub fn encode(
@@ -69,15 +72,28 @@ pub fn encode(
     encode_with_streams(symbols, tables, shape, None)
 }
 
-/// [`encode`] with at most `streams` streams instead of [`streams_for`]'s count (fewer
-/// when fewer channels carry anything): for tests and golden files, which need several
-/// streams from small latents. Every such payload is valid.
+/// [`encode_version`] of the format version encoders write ([`FORMAT_VERSION`]).
 pub fn encode_with_streams(
     symbols: &[i32],
     tables: &[SymbolTable],
     shape: &PlaneShape,
     streams: Option<usize>,
 ) -> Result<Vec<u8>, EntropyError> {
+    encode_version(symbols, tables, shape, streams, FORMAT_VERSION)
+}
+
+/// [`encode`] with at most `streams` streams instead of [`streams_for`]'s count (fewer
+/// when fewer channels carry anything), as format `version` (2 or 3) lays out a channel
+/// ([`Blocks`]): for tests and golden files, which need several streams from small
+/// latents, and version 2 payloads. Every such payload is valid.
+pub fn encode_version(
+    symbols: &[i32],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+    streams: Option<usize>,
+    version: u16,
+) -> Result<Vec<u8>, EntropyError> {
+    let blocks = blocks_of(version)?;
     let per_channel = shape.height.saturating_mul(shape.width);
     if shape.channels.checked_mul(per_channel) != Some(symbols.len()) {
         return Err(EntropyError::ShapeMismatch {
@@ -120,7 +136,8 @@ pub fn encode_with_streams(
     cores::each_part(jobs, |_, job| {
         for (channels, out) in job {
             if !channels.is_empty() {
-                *out = entropy::encode_channels(symbols, tables, shape, channels.iter().copied());
+                let channels = channels.iter().copied();
+                *out = entropy::encode_channels(symbols, tables, shape, channels, blocks);
             }
         }
     });
@@ -168,7 +185,7 @@ pub struct Stream {
     pub words: Vec<u32>,
 }
 
-/// What a version 2 payload's map and directory say.
+/// What a version 2 or 3 payload's map and directory say.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// The zero-channel map as stored: bit c % 32 of word c / 32.
@@ -188,7 +205,7 @@ impl Layout {
     }
 }
 
-/// Reads the zero-channel map and the stream directory of a version 2 payload for a
+/// Reads the zero-channel map and the stream directory of a version 2 or 3 payload for a
 /// latent of `channels` channels, checking every rule of docs/format.md but not the
 /// streams' contents: what `walloc info` shows, and the first step of [`decode`].
 pub fn layout(payload: &[u8], channels: usize) -> Result<Layout, EntropyError> {
@@ -259,23 +276,49 @@ pub fn file_layout(file: &WlFile) -> Option<Layout> {
     layout(&file.payload, file.header.latent_shape[0] as usize).ok()
 }
 
-/// Decodes a version 2 payload written for `shape` with `tables`. A corrupt payload
-/// (a malformed map or directory, streams too short for their symbols, a broken range
-/// coder state) gives wrong symbols or [`EntropyError::CorruptPayload`], never a panic.
+/// [`decode_version`] of a payload of the format version encoders write.
 pub fn decode(
     payload: &[u8],
     tables: &[SymbolTable],
     shape: &PlaneShape,
 ) -> Result<Vec<i32>, EntropyError> {
+    decode_version(payload, tables, shape, FORMAT_VERSION)
+}
+
+/// How format `version` lays out a coded channel: version 2 codes every symbol, version 3
+/// flags blocks first ([`Blocks`]).
+fn blocks_of(version: u16) -> Result<Blocks, EntropyError> {
+    match version {
+        2 => Ok(Blocks::Every),
+        3 => Ok(Blocks::Flagged),
+        _ => Err(EntropyError::BadTable("no such payload version")),
+    }
+}
+
+/// Decodes a version 2 or 3 payload written for `shape` with `tables`. A corrupt payload
+/// (a malformed map or directory, streams too short for their symbols, a broken range
+/// coder state) gives wrong symbols or [`EntropyError::CorruptPayload`], never a panic.
+pub fn decode_version(
+    payload: &[u8],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+    version: u16,
+) -> Result<Vec<i32>, EntropyError> {
+    let blocks = blocks_of(version)?;
     let total = shape.values()?;
     shape.check(tables)?;
     let mut layout = layout(payload, shape.channels)?;
     let streams = core::mem::take(&mut layout.streams);
     let layout = &layout;
     let per_channel = shape.height * shape.width;
+    // A coded channel codes at least its smallest block's symbols where blocks are flagged.
+    let least = match blocks {
+        Blocks::Every => per_channel,
+        Blocks::Flagged => entropy::smallest_block(shape.height, shape.width),
+    };
     for stream in &streams {
         let bits = stream.words.len() as f64 * 32.0;
-        if bits < entropy::min_payload_bits(tables, stream.coded * per_channel) {
+        if bits < entropy::min_payload_bits(tables, stream.coded * least) {
             return Err(EntropyError::CorruptPayload(
                 "a stream is too short for the number of symbols the header claims",
             ));
@@ -299,7 +342,8 @@ pub fn decode(
                 let (first, end) = (stream.first, stream.end);
                 let coded = (first..end).filter(|&c| !layout.is_zero(c));
                 let words = core::mem::take(&mut stream.words);
-                *result = entropy::decode_channels(words, tables, shape, coded, first, region);
+                *result =
+                    entropy::decode_channels(words, tables, shape, coded, first, region, blocks);
             }
         }
     });

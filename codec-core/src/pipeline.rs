@@ -481,7 +481,7 @@ impl Model {
         let (tables, shape) = self.tables_for(c, h, w);
         Ok(match file.header.version {
             1 => entropy::decode_planes(&file.payload, &tables, &shape)?,
-            _ => latent_payload::decode(&file.payload, &tables, &shape)?,
+            v => latent_payload::decode_version(&file.payload, &tables, &shape, v)?,
         })
     }
 

@@ -48,7 +48,7 @@ fn audio_file() -> WlFile {
 
 /// The header layouts are pinned byte for byte (WALLOC_BLESS=1 rewrites them after an
 /// intended change, which must also bump FORMAT_VERSION and docs/format.md): the image file
-/// as version 2, the audio file as version 1, which is still read and written back
+/// as version 3, the audio file as version 1, which is still read and written back
 /// unchanged.
 #[test]
 fn golden_files_are_stable() {
@@ -73,7 +73,7 @@ fn golden_files_are_stable() {
 fn layout_matches_the_specification() {
     let bytes = image_file().to_bytes().unwrap();
     assert_eq!(&bytes[0..8], b"\x89WLC\r\n\x1a\n");
-    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
     assert_eq!(bytes[10], 0);
     assert_eq!(bytes[11], 0);
     assert_eq!(&bytes[12..28], b"0123456789abcdef");
@@ -147,11 +147,11 @@ fn messages_say_what_is_wrong() {
     let mut v = bytes.clone();
     v[70] ^= 0x10;
     assert!(msg(&v).contains("corrupted"));
-    for unknown in [0u8, 3] {
+    for unknown in [0u8, 4] {
         let mut v = bytes.clone();
         v[8] = unknown;
         assert!(msg(&v).contains(&format!("version {unknown}")));
-        assert!(msg(&v).contains("reads versions 1 to 2"));
+        assert!(msg(&v).contains("reads versions 1 to 3"));
     }
     assert!(msg(b"").contains("truncated"));
 }

@@ -1,7 +1,7 @@
-//! Format version 2's payload: the zero-channel map and the stream directory around
-//! version 1's range coder. Round trips at every stream count, the claim that a coded
-//! channel costs what it did, a golden payload, and every kind of damage to the map and
-//! the directory.
+//! Format versions 2 and 3's payload: the zero-channel map and the stream directory
+//! around version 1's range coder, and version 3's all-zero block flags. Round trips at
+//! every stream count, the claim that a coded channel costs what it did, golden payloads,
+//! and every kind of damage to the map and the directory.
 
 use proptest::prelude::*;
 use walloc_core::entropy::{self, EntropyError, PlaneShape, SymbolTable};
@@ -90,9 +90,12 @@ fn latents_round_trip_at_every_stream_count() {
     let t = tables(sh.channels);
     let zero = [0, 1, 5, 17, 31, 32, 36];
     let symbols = latent(&sh, &zero, 7);
-    for streams in [1, 2, 3, 4, 16, 29, 30, 31, 1000] {
+    for (streams, version) in [1, 2, 3, 4, 16, 29, 30, 31, 1000]
+        .into_iter()
+        .flat_map(|s| [(s, 2), (s, 3)])
+    {
         let payload =
-            latent_payload::encode_with_streams(&symbols, &t, &sh, Some(streams)).unwrap();
+            latent_payload::encode_version(&symbols, &t, &sh, Some(streams), version).unwrap();
         let w = words(&payload);
         // The map marks exactly the zero channels (37 channels: two words).
         let marked: Vec<usize> = (0..37).filter(|c| w[c / 32] >> (c % 32) & 1 == 1).collect();
@@ -100,9 +103,9 @@ fn latents_round_trip_at_every_stream_count() {
         // At most one stream per coded channel.
         assert_eq!(w[2] as usize, streams.min(30), "{streams} streams asked");
         assert_eq!(
-            latent_payload::decode(&payload, &t, &sh).unwrap(),
+            latent_payload::decode_version(&payload, &t, &sh, version).unwrap(),
             symbols,
-            "{streams} streams"
+            "{streams} streams, version {version}"
         );
     }
     // The default count for this small latent: one stream.
@@ -119,7 +122,7 @@ fn a_coded_channel_costs_what_it_cost_in_version_1() {
     let t = tables(8);
     let zero = [2, 3, 7];
     let symbols = latent(&sh, &zero, 11);
-    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(1)).unwrap();
+    let payload = latent_payload::encode_version(&symbols, &t, &sh, Some(1), 2).unwrap();
     let kept: Vec<usize> = (0..8).filter(|c| !zero.contains(c)).collect();
     let v1 = v1_bytes(&symbols, &t, &sh, &kept);
     // Map (1 word), count (1), directory (2), then the stream.
@@ -135,7 +138,7 @@ fn parallel_streams_hold_their_own_channels() {
     let t = tables(24);
     let zero = [1, 2, 9, 23];
     let symbols = latent(&sh, &zero, 21);
-    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(4)).unwrap();
+    let payload = latent_payload::encode_version(&symbols, &t, &sh, Some(4), 2).unwrap();
     let w = words(&payload);
     assert_eq!(w[1], 4);
     let firsts: Vec<usize> = (0..4).map(|i| w[2 + 2 * i] as usize).collect();
@@ -152,7 +155,121 @@ fn parallel_streams_hold_their_own_channels() {
         at += len;
     }
     assert_eq!(at, w.len());
-    assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
+    assert_eq!(
+        latent_payload::decode_version(&payload, &t, &sh, 2).unwrap(),
+        symbols
+    );
+}
+
+/// A latent of 40 × 50 planes (3 × 4 blocks of 16 × 16, the last row and column
+/// partial) whose coded channels are zero outside the blocks in `busy` (block numbers,
+/// row-major), and busy inside them.
+fn blocky_latent(shape: &PlaneShape, busy: &[&[usize]], seed: u64) -> Vec<i32> {
+    let mut rng = Rng(seed);
+    let (h, w) = (shape.height, shape.width);
+    let mut symbols = vec![0; shape.channels * h * w];
+    for (c, blocks) in busy.iter().enumerate() {
+        for i in 0..h * w {
+            let block = i / w / 16 * w.div_ceil(16) + i % w / 16;
+            if blocks.contains(&block) && rng.uniform() < 0.4 {
+                symbols[c * h * w + i] = (rng.uniform() * 9.0) as i32 - 4;
+            }
+        }
+    }
+    symbols
+}
+
+/// Version 3 codes the symbols of the blocks flagged as not all zero and nothing of the
+/// others: round trips with busy, one-block and all-zero channels and partial blocks at
+/// the right and bottom edges, at no more bits than version 2 where blocks are zero.
+#[test]
+fn version_3_skips_all_zero_blocks() {
+    let sh = shape(4, 40, 50);
+    let t = tables(4);
+    // Channel 0 busy everywhere, 1 in one block, 2 in the bottom-right (partial) block,
+    // 3 all zero.
+    let busy: [&[usize]; 4] = [&(0..12).collect::<Vec<_>>(), &[5], &[11], &[]];
+    let symbols = blocky_latent(&sh, &busy, 3);
+    let stream_words = |version| {
+        let payload = latent_payload::encode_version(&symbols, &t, &sh, Some(3), version).unwrap();
+        let decoded = latent_payload::decode_version(&payload, &t, &sh, version).unwrap();
+        assert_eq!(decoded, symbols, "version {version}");
+        let layout = latent_payload::layout(&payload, 4).unwrap();
+        assert_eq!(layout.zero_channels(), 1);
+        let lens: Vec<usize> = layout.streams.iter().map(|s| s.words.len()).collect();
+        lens
+    };
+    let (v2, v3) = (stream_words(2), stream_words(3));
+    // The busy channel pays twelve flags more; the one-block channels no more than their
+    // zeros cost (little: zeros among zeros are cheap, which is why flags pay only for
+    // large blocks).
+    assert!(
+        v3[0] >= v2[0] && v3[0] <= v2[0] + 1,
+        "busy: {v2:?} → {v3:?}"
+    );
+    for i in [1, 2] {
+        assert!(v3[i] <= v2[i], "channel {i}: {v2:?} → {v3:?}");
+    }
+    // Flags only, against version 2's symbols: a plane busy nowhere but one block.
+    let only = |block: usize| {
+        let one = blocky_latent(&shape(1, 40, 50), &[&[block]], 4);
+        let sh1 = shape(1, 40, 50);
+        let p = latent_payload::encode_version(&one, &t[..6], &sh1, None, 3).unwrap();
+        assert_eq!(
+            latent_payload::decode_version(&p, &t[..6], &sh1, 3).unwrap(),
+            one
+        );
+        p.len()
+    };
+    // The same busy block coded, wherever it lies (full or partial): within a few words.
+    assert!(only(0).abs_diff(only(5)) <= 8, "{} {}", only(0), only(5));
+}
+
+/// A version 3 stream far too short for the blocks its flags claim is refused once the
+/// flags are read, before their symbols: two busy 300 × 300 channels cut to one word each.
+#[test]
+fn version_3_streams_too_short_for_their_flags_are_errors() {
+    let big = shape(2, 300, 300);
+    let t = tables(2);
+    let symbols = latent(&big, &[], 9);
+    let w = words(&latent_payload::encode_version(&symbols, &t, &big, Some(2), 3).unwrap());
+    assert!(
+        w[3] > 50 && w[5] > 50,
+        "streams of {} and {} words",
+        w[3],
+        w[5]
+    );
+    let short = [w[0], 2, 0, 1, 1, 1, w[6], w[7 + w[3] as usize]];
+    assert_eq!(
+        latent_payload::decode(&bytes(&short), &t, &big),
+        Err(EntropyError::CorruptPayload(
+            "a stream is too short for the symbols its block flags claim"
+        ))
+    );
+}
+
+/// Fixed tables and symbols with all-zero blocks, three streams: version 3's bytes must
+/// never change (WALLOC_BLESS=1 rewrites the file after an intended format change).
+#[test]
+fn golden_version_3_payload_is_stable() {
+    let sh = shape(4, 40, 50);
+    let t = tables(4);
+    let busy: [&[usize]; 4] = [&[0, 1, 2, 6], &[5], &[11], &[]];
+    let symbols = blocky_latent(&sh, &busy, 8);
+    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(3)).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/latent-payload-v3-golden.bin");
+    if std::env::var_os("WALLOC_BLESS").is_some() {
+        std::fs::write(&path, &payload).unwrap();
+    }
+    let golden = std::fs::read(&path).expect("golden file (WALLOC_BLESS=1 creates it)");
+    assert!(golden == payload, "the version 3 payload changed");
+    assert_eq!(latent_payload::decode(&golden, &t, &sh).unwrap(), symbols);
+    // Read as version 2 (no flags), the same bytes are not these symbols.
+    assert_ne!(
+        latent_payload::decode_version(&golden, &t, &sh, 2).ok(),
+        Some(symbols)
+    );
 }
 
 #[test]
@@ -172,7 +289,7 @@ fn golden_payload_is_stable() {
     let sh = shape(10, 12, 9);
     let t = tables(10);
     let symbols = latent(&sh, &[0, 4, 9], 5);
-    let payload = latent_payload::encode_with_streams(&symbols, &t, &sh, Some(3)).unwrap();
+    let payload = latent_payload::encode_version(&symbols, &t, &sh, Some(3), 2).unwrap();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/latent-payload-golden.bin");
     if std::env::var_os("WALLOC_BLESS").is_some() {
@@ -185,7 +302,10 @@ fn golden_payload_is_stable() {
     // shares of 2, 2 and 3).
     assert_eq!(w[..3], [0b10_0001_0001, 3, 0]);
     assert_eq!([w[4], w[6]], [3, 6]);
-    assert_eq!(latent_payload::decode(&golden, &t, &sh).unwrap(), symbols);
+    assert_eq!(
+        latent_payload::decode_version(&golden, &t, &sh, 2).unwrap(),
+        symbols
+    );
     // What `walloc info` reads of it.
     let layout = latent_payload::layout(&golden, 10).unwrap();
     assert_eq!(layout.zero_channels(), 3);
@@ -202,19 +322,20 @@ fn golden_payload_is_stable() {
     );
 }
 
-/// Each way the map or the directory can lie is a `CorruptPayload` error.
+/// Each way the map or the directory can lie is a `CorruptPayload` error (version 2; the
+/// map and directory are the same in version 3).
 #[test]
 fn damaged_maps_and_directories_are_errors() {
     let sh = shape(10, 12, 9);
     let t = tables(10);
     let symbols = latent(&sh, &[0, 4, 9], 5);
-    let good = words(&latent_payload::encode_with_streams(&symbols, &t, &sh, Some(3)).unwrap());
+    let good = words(&latent_payload::encode_version(&symbols, &t, &sh, Some(3), 2).unwrap());
     let stream_words: usize = [3, 5, 7].iter().map(|&i| good[i] as usize).sum();
     assert_eq!(good.len(), 1 + 1 + 6 + stream_words);
     let damaged = |f: &dyn Fn(&mut Vec<u32>)| {
         let mut w = good.clone();
         f(&mut w);
-        latent_payload::decode(&bytes(&w), &t, &sh)
+        latent_payload::decode_version(&bytes(&w), &t, &sh, 2)
     };
     let cases: [(&str, &dyn Fn(&mut Vec<u32>)); 12] = [
         ("empty", &|w| w.clear()),
@@ -245,14 +366,14 @@ fn damaged_maps_and_directories_are_errors() {
     let mut b = bytes(&good);
     b.pop();
     assert!(matches!(
-        latent_payload::decode(&b, &t, &sh),
+        latent_payload::decode_version(&b, &t, &sh, 2),
         Err(EntropyError::CorruptPayload(_))
     ));
     // A stream far too short for its symbols: two channels of 300 × 300, one word each.
     let big = shape(2, 300, 300);
     let t = tables(2);
     let symbols = latent(&big, &[], 9);
-    let w = words(&latent_payload::encode_with_streams(&symbols, &t, &big, Some(2)).unwrap());
+    let w = words(&latent_payload::encode_version(&symbols, &t, &big, Some(2), 2).unwrap());
     assert!(
         w[3] > 50 && w[5] > 50,
         "streams of {} and {} words",
@@ -261,7 +382,7 @@ fn damaged_maps_and_directories_are_errors() {
     );
     let short = [w[0], 2, 0, 1, 1, 1, w[6], w[7 + w[3] as usize]];
     assert!(matches!(
-        latent_payload::decode(&bytes(&short), &t, &big),
+        latent_payload::decode_version(&bytes(&short), &t, &big, 2),
         Err(EntropyError::CorruptPayload(
             "a stream is too short for the number of symbols the header claims"
         ))
