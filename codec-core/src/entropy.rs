@@ -189,8 +189,9 @@ fn check_mass(sum: u64, smallest: u32) -> Result<(), EntropyError> {
     Ok(())
 }
 
-/// 16-bit little-endian values (an odd last byte is ignored).
-fn sixteen_bits(bytes: &[u8]) -> impl ExactSizeIterator<Item = u32> + '_ {
+/// 16-bit little-endian values (an odd last byte is ignored): how model files store
+/// frequencies.
+pub(crate) fn sixteen_bits(bytes: &[u8]) -> impl ExactSizeIterator<Item = u32> + '_ {
     bytes
         .chunks_exact(2)
         .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))

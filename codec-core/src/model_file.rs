@@ -208,12 +208,7 @@ impl Model {
         limits: &Limits,
     ) -> Result<Self, ModelError> {
         let (model, weights) = Self::read(bytes, limits, true, |min, freqs| {
-            SymbolTable::from_frequency_iter(
-                min,
-                freqs
-                    .chunks_exact(2)
-                    .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]]))),
-            )
+            SymbolTable::from_frequency_iter(min, crate::entropy::sixteen_bits(freqs))
         })?;
         let codec = load_codec(&model.config, weights, device)?;
         model

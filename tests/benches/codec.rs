@@ -93,13 +93,27 @@ fn stages(c: &mut Criterion) {
     g.bench_function("encoder (to symbols)", |b| {
         b.iter(|| model.image_symbols(black_box(&image), &limits).unwrap())
     });
-    // Format version 2 (zero-channel map, streams on every core) and version 1 (every
-    // channel, one stream) on the same symbols.
+    // Format version 3 (zero-channel map, streams on every core, all-zero blocks
+    // skipped), version 2 (no block flags) and version 1 (every channel, one stream) on
+    // the same symbols.
     g.bench_function("entropy encode", |b| {
         b.iter(|| latent_payload::encode(black_box(&symbols), &model.tables, &shape).unwrap())
     });
     g.bench_function("entropy decode", |b| {
         b.iter(|| latent_payload::decode(black_box(&payload), &model.tables, &shape).unwrap())
+    });
+    let encode_v2 = |symbols: &[i32]| {
+        latent_payload::encode_version(symbols, &model.tables, &shape, None, 2).unwrap()
+    };
+    let payload_v2 = encode_v2(&symbols);
+    g.bench_function("entropy encode (version 2)", |b| {
+        b.iter(|| encode_v2(black_box(&symbols)))
+    });
+    g.bench_function("entropy decode (version 2)", |b| {
+        b.iter(|| {
+            latent_payload::decode_version(black_box(&payload_v2), &model.tables, &shape, 2)
+                .unwrap()
+        })
     });
     g.bench_function("entropy encode (version 1)", |b| {
         b.iter(|| entropy::encode_planes(black_box(&symbols), &model.tables, &shape).unwrap())
