@@ -511,19 +511,29 @@ fn walk_contexts<F>(
     height: usize,
     width: usize,
     contexts: usize,
-    f: F,
+    mut f: F,
 ) -> Result<(), EntropyError>
 where
     F: FnMut(usize, usize, usize) -> Result<u32, EntropyError>,
 {
-    walk_coded(channels, height, width, contexts, |_| Ok(None), f)
+    walk_coded(
+        &mut (),
+        channels,
+        height,
+        width,
+        contexts,
+        |_, _| Ok(None),
+        |_, c, i, ctx| f(c, i, ctx),
+    )
 }
 
-/// [`walk_contexts`] over the symbols a channel codes: `blocks(c)`, asked first for each
-/// channel, gives its [`zero_block`] flags (`None`: every symbol is coded), and the
-/// symbols of a block flagged all zero are skipped (they count as zeros in the contexts
-/// of their neighbours).
-fn walk_coded<F, B>(
+/// [`walk_contexts`] over the symbols a channel codes, with a `state` both callbacks get
+/// (a decoder reads the flags and the symbols from one stream): `blocks(state, c)`, asked
+/// first for each channel, gives its [`zero_block`] flags (`None`: every symbol is
+/// coded), and the symbols of a block flagged all zero are skipped (they count as zeros in
+/// the contexts of their neighbours).
+fn walk_coded<S, F, B>(
+    state: &mut S,
     channels: impl IntoIterator<Item = usize>,
     height: usize,
     width: usize,
@@ -532,8 +542,8 @@ fn walk_coded<F, B>(
     mut f: F,
 ) -> Result<(), EntropyError>
 where
-    F: FnMut(usize, usize, usize) -> Result<u32, EntropyError>,
-    B: FnMut(usize) -> Result<Option<Vec<bool>>, EntropyError>,
+    F: FnMut(&mut S, usize, usize, usize) -> Result<u32, EntropyError>,
+    B: FnMut(&mut S, usize) -> Result<Option<Vec<bool>>, EntropyError>,
 {
     let per_channel = height * width;
     // The magnitudes sit in a plane with two zero rows above, two zero columns to the left
@@ -546,29 +556,39 @@ where
     let (bh, bw) = zero_block(height);
     for c in channels {
         let start = c * per_channel;
-        let flags = blocks(c)?;
+        let flags = blocks(state, c)?;
+        if contexts == 1 {
+            for i in start..start + per_channel {
+                let (row, col) = ((i - start) / width, (i - start) % width);
+                if flags
+                    .as_ref()
+                    .is_none_or(|f| f[row / bh * width.div_ceil(bw) + col / bw])
+                {
+                    f(state, c, i, 0)?;
+                }
+            }
+            continue;
+        }
         for row in 0..height {
             let base = (row + 2) * pw + 2;
             let at = start + row * width;
-            for (b, cols) in (0..width)
-                .step_by(bw)
-                .map(|x| x..(x + bw).min(width))
-                .enumerate()
-            {
-                let coded = flags
-                    .as_ref()
-                    .is_none_or(|f| f[row / bh * width.div_ceil(bw) + b]);
-                for col in cols {
+            let Some(flags) = &flags else {
+                for col in 0..width {
                     let p = base + col;
-                    if contexts == 1 {
-                        if coded {
-                            f(c, at + col, 0)?;
-                        }
-                        continue;
-                    }
                     let ctx = bordered_context(&mags, p, pw, last);
-                    mags[p] = if coded { f(c, at + col, ctx)? } else { 0 };
+                    mags[p] = f(state, c, at + col, ctx)?;
                 }
+                continue;
+            };
+            let flags = &flags[row / bh * width.div_ceil(bw)..];
+            for col in 0..width {
+                let p = base + col;
+                mags[p] = if flags[col / bw] {
+                    let ctx = bordered_context(&mags, p, pw, last);
+                    f(state, c, at + col, ctx)?
+                } else {
+                    0
+                };
             }
         }
     }
@@ -798,7 +818,9 @@ fn code_flag(
 
 /// Decodes what [`encode_channels`] wrote for the channels `coded` (ascending, each at
 /// least `first`) into `out`, the planes of channels `first..`; other planes are left as
-/// they are. A corrupt stream gives wrong symbols or an error, never a panic.
+/// they are. A corrupt stream gives wrong symbols or an error, never a panic. `cheapest`
+/// is [`cheapest_bits`] of `tables`, for the floor on what block flags may claim.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn decode_channels(
     words: Vec<u32>,
     tables: &[SymbolTable],
@@ -807,31 +829,26 @@ pub(crate) fn decode_channels(
     first: usize,
     out: &mut [i32],
     blocks: Blocks,
+    cheapest: f64,
 ) -> Result<(), EntropyError> {
     let bits = words.len() as f64 * 32.0;
-    let decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
+    let mut decoder = RangeDecoder::<u32, u64, _>::from_compressed(words)
         .map_err(|_| EntropyError::CorruptPayload("cannot start the decoder"))?;
-    // The flags and the symbols come from the one stream, read in turn.
-    let decoder = core::cell::RefCell::new(decoder);
     let corrupt = |_| EntropyError::CorruptPayload("invalid range coder state");
     let (k, offset) = (shape.contexts, first * shape.height * shape.width);
     let (height, width) = (shape.height, shape.width);
     // The stream must hold the bits of the symbols its flags claim, as a version 2 stream
     // must for all its channels' symbols ([`min_payload_bits`]): so a few garbage words
     // cannot make the decoder walk a huge latent.
-    let (cheapest, mut claimed) = match blocks {
-        Blocks::Every => (0.0, 0),
-        Blocks::Flagged => (cheapest_bits(tables), 0),
-    };
-    let flags = |_| {
+    let mut claimed = 0;
+    let flags = |decoder: &mut RangeDecoder<u32, u64, _>, _| {
         if blocks == Blocks::Every {
             return Ok(None);
         }
         let (bh, bw) = zero_block(height);
         let across = width.div_ceil(bw);
         let n = height.div_ceil(bh) * across;
-        let (mut decoder, mut set) = (decoder.borrow_mut(), 0);
-        let mut flags = Vec::with_capacity(n);
+        let (mut flags, mut set) = (Vec::with_capacity(n), 0);
         for seen in 0..n {
             let flag = decoder
                 .decode_symbol(BlockFlag::after(set, seen as u64))
@@ -850,16 +867,21 @@ pub(crate) fn decode_channels(
         }
         Ok(Some(flags))
     };
-    walk_coded(coded, height, width, k, flags, |c, i, ctx| {
-        let table = &tables[c * k + ctx];
-        let index = decoder
-            .borrow_mut()
-            .decode_symbol(&table.model)
-            .map_err(corrupt)?;
-        let symbol = table.min + index as i32;
-        out[i - offset] = symbol;
-        Ok(symbol.unsigned_abs())
-    })
+    walk_coded(
+        &mut decoder,
+        coded,
+        height,
+        width,
+        k,
+        flags,
+        |decoder, c, i, ctx| {
+            let table = &tables[c * k + ctx];
+            let index = decoder.decode_symbol(&table.model).map_err(corrupt)?;
+            let symbol = table.min + index as i32;
+            out[i - offset] = symbol;
+            Ok(symbol.unsigned_abs())
+        },
+    )
 }
 
 crate::cores::wide_vectors! {
@@ -958,6 +980,7 @@ pub fn decode_planes(
         0,
         &mut out,
         Blocks::Every,
+        f64::INFINITY,
     )?;
     Ok(out)
 }
@@ -985,19 +1008,23 @@ pub(crate) fn min_payload_bits(tables: &[SymbolTable], symbols: usize) -> f64 {
     bits_at_least(cheapest_bits(tables), symbols)
 }
 
-/// The fewest bits any symbol costs under `tables` (infinite where there are none).
-fn cheapest_bits(tables: &[SymbolTable]) -> f64 {
+/// The fewest bits any symbol costs under `tables` (infinite where there are none): what
+/// [`min_payload_bits`] scales, worked out once per payload (read off each cumulative
+/// table's steps, every table made: a frequency at a time it was a millisecond of a
+/// decode, per stream).
+pub(crate) fn cheapest_bits(tables: &[SymbolTable]) -> f64 {
     tables
         .iter()
         .map(|t| {
-            let most = t.frequencies().max().unwrap_or(TOTAL);
+            let cdf = t.model.cdf();
+            let most = cdf.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(TOTAL);
             CDF_PRECISION as f64 - f64::from(most).log2()
         })
         .fold(f64::INFINITY, f64::min)
 }
 
 /// [`min_payload_bits`] for symbols that each cost at least `cheapest` bits.
-fn bits_at_least(cheapest: f64, symbols: usize) -> f64 {
+pub(crate) fn bits_at_least(cheapest: f64, symbols: usize) -> f64 {
     if !cheapest.is_finite() {
         return 0.0;
     }

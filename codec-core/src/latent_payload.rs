@@ -316,9 +316,10 @@ pub fn decode_version(
         Blocks::Every => per_channel,
         Blocks::Flagged => entropy::smallest_block(shape.height, shape.width),
     };
+    let cheapest = entropy::cheapest_bits(tables);
     for stream in &streams {
         let bits = stream.words.len() as f64 * 32.0;
-        if bits < entropy::min_payload_bits(tables, stream.coded * least) {
+        if bits < entropy::bits_at_least(cheapest, stream.coded * least) {
             return Err(EntropyError::CorruptPayload(
                 "a stream is too short for the number of symbols the header claims",
             ));
@@ -342,8 +343,9 @@ pub fn decode_version(
                 let (first, end) = (stream.first, stream.end);
                 let coded = (first..end).filter(|&c| !layout.is_zero(c));
                 let words = core::mem::take(&mut stream.words);
-                *result =
-                    entropy::decode_channels(words, tables, shape, coded, first, region, blocks);
+                *result = entropy::decode_channels(
+                    words, tables, shape, coded, first, region, blocks, cheapest,
+                );
             }
         }
     });
