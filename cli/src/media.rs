@@ -56,8 +56,15 @@ pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
             limits.max_pixels
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    decode_image(&bytes, limits)
+    // Decoded from the file itself, not from a copy of it read first: for a PPM that copy
+    // was as large as the image, fresh memory on the critical path of `walloc encode`.
+    image_from(
+        || {
+            let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+            Ok(std::io::BufReader::with_capacity(1 << 16, file))
+        },
+        limits,
+    )
 }
 
 /// The largest image file, and the most the image decoder may allocate, within `limits`:
@@ -69,10 +76,24 @@ fn max_image_bytes(limits: &Limits) -> u64 {
 /// Decodes an image held in memory (format guessed from its bytes), refusing sizes over
 /// `limits` before the pixels are allocated.
 pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<RasterImage, String> {
-    if bytes.is_empty() {
+    image_from(|| Ok(Cursor::new(bytes)), limits)
+}
+
+/// [`decode_image`] of what `open()` reads, opened twice: once for the size, once for the
+/// pixels.
+fn image_from<R: std::io::BufRead + std::io::Seek>(
+    open: impl Fn() -> Result<R, String>,
+    limits: &Limits,
+) -> Result<RasterImage, String> {
+    let mut first = open()?;
+    if first
+        .fill_buf()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .is_empty()
+    {
         return Err("the file is empty".into());
     }
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let reader = ImageReader::new(first)
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
     let (w, h) = reader
@@ -85,7 +106,7 @@ pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<RasterImage, String
             limits.max_pixels
         ));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(open()?)
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
     reader.limits(image_limits(limits));
