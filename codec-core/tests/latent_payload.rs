@@ -229,10 +229,21 @@ fn version_3_skips_all_zero_blocks() {
 /// flags are read, before their symbols: two busy 300 × 300 channels cut to one word each.
 #[test]
 fn version_3_streams_too_short_for_their_flags_are_errors() {
+    assert_eq!(
+        decode_streams_cut_to_a_word(3),
+        Err(EntropyError::CorruptPayload(
+            "a stream is too short for the symbols its block flags claim"
+        ))
+    );
+}
+
+/// Decodes, as format `version`, two busy 300 × 300 channels coded in two streams and
+/// then cut to their first word each.
+fn decode_streams_cut_to_a_word(version: u16) -> Result<Vec<i32>, EntropyError> {
     let big = shape(2, 300, 300);
     let t = tables(2);
     let symbols = latent(&big, &[], 9);
-    let w = words(&latent_payload::encode_version(&symbols, &t, &big, Some(2), 3).unwrap());
+    let w = words(&latent_payload::encode_version(&symbols, &t, &big, Some(2), version).unwrap());
     assert!(
         w[3] > 50 && w[5] > 50,
         "streams of {} and {} words",
@@ -240,12 +251,7 @@ fn version_3_streams_too_short_for_their_flags_are_errors() {
         w[5]
     );
     let short = [w[0], 2, 0, 1, 1, 1, w[6], w[7 + w[3] as usize]];
-    assert_eq!(
-        latent_payload::decode(&bytes(&short), &t, &big),
-        Err(EntropyError::CorruptPayload(
-            "a stream is too short for the symbols its block flags claim"
-        ))
-    );
+    latent_payload::decode_version(&bytes(&short), &t, &big, version)
 }
 
 /// Fixed tables and symbols with all-zero blocks, three streams: version 3's bytes must
@@ -370,23 +376,12 @@ fn damaged_maps_and_directories_are_errors() {
         Err(EntropyError::CorruptPayload(_))
     ));
     // A stream far too short for its symbols: two channels of 300 × 300, one word each.
-    let big = shape(2, 300, 300);
-    let t = tables(2);
-    let symbols = latent(&big, &[], 9);
-    let w = words(&latent_payload::encode_version(&symbols, &t, &big, Some(2), 2).unwrap());
-    assert!(
-        w[3] > 50 && w[5] > 50,
-        "streams of {} and {} words",
-        w[3],
-        w[5]
-    );
-    let short = [w[0], 2, 0, 1, 1, 1, w[6], w[7 + w[3] as usize]];
-    assert!(matches!(
-        latent_payload::decode_version(&bytes(&short), &t, &big, 2),
+    assert_eq!(
+        decode_streams_cut_to_a_word(2),
         Err(EntropyError::CorruptPayload(
             "a stream is too short for the number of symbols the header claims"
         ))
-    ));
+    );
 }
 
 /// A tables/shape mismatch is refused before any thread codes.
