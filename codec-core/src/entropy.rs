@@ -80,7 +80,7 @@ impl Cdf {
     /// image-q3's when the model loaded was the longest step before `walloc encode` could
     /// start its transform.
     fn in_place(freqs: &'static [u8]) -> Result<Self, EntropyError> {
-        if freqs.len() % 2 != 0 {
+        if !freqs.len().is_multiple_of(2) {
             return Err(EntropyError::BadTable(
                 "frequencies of 16 bits have odd bytes",
             ));
@@ -609,7 +609,7 @@ pub(crate) fn zero_block(height: usize) -> (usize, usize) {
 /// column of blocks may be partial).
 pub(crate) fn smallest_block(height: usize, width: usize) -> usize {
     let (bh, bw) = zero_block(height);
-    let least = |n: usize, b: usize| if n % b == 0 { b.min(n) } else { n % b };
+    let least = |n: usize, b: usize| if n.is_multiple_of(b) { b.min(n) } else { n % b };
     least(height, bh) * least(width, bw)
 }
 

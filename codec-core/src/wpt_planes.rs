@@ -78,7 +78,9 @@ pub fn forward_2d_from_rows(
         .chunks_exact_mut(lh * lw)
         .map(Some)
         .collect();
-    let mut units: Vec<(usize, usize, Vec<&mut [MaybeUninit<f32>]>)> = (0..channels)
+    // (plane, width band, its packet planes, not yet written).
+    type Unit<'a> = (usize, usize, Vec<&'a mut [MaybeUninit<f32>]>);
+    let mut units: Vec<Unit> = (0..channels)
         .flat_map(|c| (0..bands).map(move |bw| (c, bw)))
         .map(|(c, bw)| {
             let first = c * bands * bands + 2 * spread_bits(bw);
