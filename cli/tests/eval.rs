@@ -153,7 +153,6 @@ fn photos_against_the_installed_peers() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -191,7 +190,6 @@ fn music_against_opus() {
             "{snr:?}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -224,7 +222,6 @@ fn bad_folders_and_existing_outputs() {
     let err = fails_once(&["eval", s(&photos), "--model", s(&model), "--json", s(&json)]);
     assert!(err.contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(&json).unwrap(), "keep");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A JPEG-like curve: rate doubling every 6 dB.

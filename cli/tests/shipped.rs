@@ -48,9 +48,7 @@ fn snr(a: &Path, b: &Path) -> f64 {
 
 #[test]
 fn every_audio_level_meets_its_floor_and_levels_are_ordered() {
-    let dir = std::env::temp_dir().join(format!("walloc-shipped-audio-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("audio-levels");
     let src = data("audio/nebula-0.5s.wav");
     let mut last: Option<(u64, f64)> = None;
     for &(q, floor) in AUDIO_FLOORS {
@@ -87,14 +85,11 @@ fn every_audio_level_meets_its_floor_and_levels_are_ordered() {
         }
         last = Some((bytes, quality));
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn every_quality_level_meets_its_floor_and_levels_are_ordered() {
-    let dir = std::env::temp_dir().join(format!("walloc-shipped-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("image-levels");
     let src = data("photos/astronaut-crop.png");
     let mut last: Option<(u64, f64)> = None;
     for &(q, floor) in FLOORS {

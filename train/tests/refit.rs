@@ -91,6 +91,7 @@ fn refitted_tables_fit_their_data_and_leave_the_networks_alone() {
     let o = refit(&out, &folder, &again, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read(&again).unwrap() == std::fs::read(&out).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -120,4 +121,5 @@ fn refit_refuses_to_overwrite_and_names_bad_inputs() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cups-crop.png"));
     assert!(!dir.join("x.wlm").exists() && !dir.join("y.wlm").exists());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -371,8 +371,10 @@ fn a_crop_larger_than_every_training_file_is_a_clear_error() {
     let config = CodecConfig::preset("tiny").unwrap();
     // The committed crops are 96×96.
     let s = settings("images", 10, 128, 1e-3);
-    let err = Trainer::open(config, s, &scratch("big-crop"), Device::flex(), false, None)
+    let dir = scratch("big-crop");
+    let err = Trainer::open(config, s, &dir, Device::flex(), false, None)
         .err()
         .expect("a 128 crop of 96×96 images must be refused");
     assert!(err.contains("--crop 128"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
