@@ -687,29 +687,21 @@ struct PaddedRgb<'a> {
     width: usize,
     left: usize,
     top: usize,
-    /// Where each padded column's first sample lies in an image row (read for the
-    /// padding's columns).
-    cols: Vec<usize>,
     scale: f32,
 }
 
 impl<'a> PaddedRgb<'a> {
     fn new(image: &'a RasterImage, multiple: usize) -> Self {
         let (w, h) = (image.width as usize, image.height as usize);
-        let ch = image.channels as usize;
         let (top, bottom) = signal::padding(h, multiple);
         let (left, right) = signal::padding(w, multiple);
         let width = w + left + right;
-        let cols = (0..width)
-            .map(|x| signal::reflect_index(x as isize - left as isize, w) * ch)
-            .collect();
         PaddedRgb {
             image,
             height: h + top + bottom,
             width,
             left,
             top,
-            cols,
             scale: 1.0 / ((1u32 << image.bit_depth()) - 1) as f32,
         }
     }
@@ -727,8 +719,9 @@ impl<'a> PaddedRgb<'a> {
     }
 
     /// Channel `c` of an image row, padded and scaled, into `out`. The image's own columns
-    /// are read pixel by pixel, with no index table: gathered through `cols` with a bounds
-    /// check each, the row cost as much as a level of the transform.
+    /// are read pixel by pixel: gathered through a table of reflected columns with a
+    /// bounds check each, the row cost as much as a level of the transform. Only the
+    /// padding's few columns are reflected.
     #[inline(always)]
     fn scale_row<T: Copy + Into<f32>>(&self, samples: &[T], c: usize, out: &mut [f32]) {
         let ch = self.image.channels as usize;
@@ -739,7 +732,8 @@ impl<'a> PaddedRgb<'a> {
             *o = scale(pixel[c]);
         }
         for x in (0..left).chain(left + w..self.width) {
-            out[x] = scale(samples[self.cols[x] + c]);
+            let from = signal::reflect_index(x as isize - left as isize, w);
+            out[x] = scale(samples[from * ch + c]);
         }
     }
 }
