@@ -46,18 +46,53 @@ pub fn streams_for(coded: usize) -> usize {
     1 << wanted.ilog2()
 }
 
-/// Whether each channel of `symbols` (`[channels, height, width]`) is all zero.
-fn zero_channels(symbols: &[i32], shape: &PlaneShape) -> Vec<bool> {
+/// Each channel's coding work, estimated in one pass over `symbols`
+/// (`[channels, height, width]`): 0 for an all-zero channel (not coded), otherwise its
+/// share of symbols in nonzero runs of 256 (which version 3 codes block by block) plus a
+/// quarter of the plane (its context and flag passes, which read it whole). Integers
+/// only: the streams it splits are part of the bytes, which must not depend on the
+/// machine.
+fn channel_work(symbols: &[i32], shape: &PlaneShape) -> Vec<u64> {
     let per_channel = shape.height * shape.width;
     (0..shape.channels)
         .map(|c| {
             // OR-ed a block at a time, which vectorises, where `all` went a value at a
             // time: a photo has dozens of all-zero planes, read whole.
-            symbols[c * per_channel..][..per_channel]
+            let busy: usize = symbols[c * per_channel..][..per_channel]
                 .chunks(256)
-                .all(|block| block.iter().fold(0, |any, &s| any | s) == 0)
+                .filter(|block| block.iter().fold(0, |any, &s| any | s) != 0)
+                .map(<[i32]>::len)
+                .sum();
+            if busy == 0 {
+                0
+            } else {
+                (busy + per_channel / 4) as u64
+            }
         })
         .collect()
+}
+
+/// The first of each of `s` streams among `coded`'s indices (0 for the first), so that
+/// each stream's channels carry about `1/s` of the `work`. The coded channels differ
+/// tenfold in how many symbols they code: equal counts of channels left one core coding
+/// for 1.6 times as long as the other (the motorcycle photo at level 3). Each stream gets
+/// at least one channel (`s` at most `coded.len()`).
+fn stream_starts(coded: &[usize], work: &[u64], s: usize) -> Vec<usize> {
+    let total: u64 = coded.iter().map(|&c| work[c]).sum();
+    let mut starts = vec![0];
+    let mut done = 0u64;
+    for (i, &c) in coded.iter().enumerate() {
+        let stream = starts.len() as u64;
+        // Stream `stream` opens at the first channel whose middle lies past the stream's
+        // share of the work (the nearest boundary: equal channels split into equal
+        // counts), or where the streams left would otherwise run out of channels.
+        let due = (2 * done + work[c]) * s as u64 >= 2 * stream * total;
+        if i > 0 && starts.len() < s && (due || coded.len() - i == s - starts.len()) {
+            starts.push(i);
+        }
+        done += work[c];
+    }
+    starts
 }
 
 /// Codes `symbols` (`[channels, height, width]`, `contexts` tables per channel as
@@ -109,27 +144,23 @@ pub fn encode_version(
             "more channels than a payload can name",
         ));
     }
-    let zero = zero_channels(symbols, shape);
+    let work = channel_work(symbols, shape);
+    let zero: Vec<bool> = work.iter().map(|&w| w == 0).collect();
     let coded: Vec<usize> = (0..shape.channels).filter(|&c| !zero[c]).collect();
     let streams = streams.unwrap_or_else(|| streams_for(coded.len() * per_channel));
     if streams == 0 || streams > MAX_STREAMS {
         return Err(EntropyError::BadTable("stream count out of range"));
     }
     let s = streams.min(coded.len()).max(1);
-    // Stream i takes the i-th share of the coded channels; its range starts at its first
+    // Stream i codes `coded[starts[i]..starts[i + 1]]`; its range starts at its first
     // coded channel (stream 0 at channel 0).
-    let firsts: Vec<usize> = (0..s)
-        .map(|i| {
-            if i == 0 {
-                0
-            } else {
-                coded[i * coded.len() / s]
-            }
-        })
+    let mut starts = stream_starts(&coded, &work, s);
+    let firsts: Vec<usize> = starts
+        .iter()
+        .map(|&i| if i == 0 { 0 } else { coded[i] })
         .collect();
-    let parts: Vec<&[usize]> = (0..s)
-        .map(|i| &coded[i * coded.len() / s..(i + 1) * coded.len() / s])
-        .collect();
+    starts.push(coded.len());
+    let parts: Vec<&[usize]> = starts.windows(2).map(|w| &coded[w[0]..w[1]]).collect();
     let mut words: Vec<Result<Vec<u32>, EntropyError>> = (0..s).map(|_| Ok(Vec::new())).collect();
     let threads = cores::threads_for(symbols.len()).min(s);
     let jobs = split_evenly(parts.into_iter().zip(words.iter_mut()).collect(), threads);

@@ -288,6 +288,37 @@ fn an_all_zero_latent_is_a_map_and_an_empty_stream() {
     assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
 }
 
+/// Streams split the coding work, not the count of channels: two busy channels then six
+/// with one symbol each make two streams of two and six channels (equal counts would
+/// have left both busy channels and two more to the first core).
+#[test]
+fn streams_share_the_work_not_the_channel_count() {
+    let sh = shape(8, 100, 100);
+    let t = tables(8);
+    let n = 100 * 100;
+    let mut symbols = vec![0; 8 * n];
+    for (i, s) in symbols[..2 * n].iter_mut().enumerate() {
+        *s = (i % 7) as i32 - 3;
+    }
+    for c in 2..8 {
+        symbols[c * n + 37 * c] = 1;
+    }
+    for version in [2, 3] {
+        let payload = latent_payload::encode_version(&symbols, &t, &sh, Some(2), version).unwrap();
+        let layout = latent_payload::layout(&payload, 8).unwrap();
+        let ranges: Vec<(usize, usize, usize)> = layout
+            .streams
+            .iter()
+            .map(|s| (s.first, s.end, s.coded))
+            .collect();
+        assert_eq!(ranges, [(0, 2, 2), (2, 8, 6)], "version {version}");
+        assert_eq!(
+            latent_payload::decode_version(&payload, &t, &sh, version).unwrap(),
+            symbols
+        );
+    }
+}
+
 /// Fixed tables and symbols, three streams: the bytes must never change (WALLOC_BLESS=1
 /// rewrites the file after an intended format change, which also needs a version bump).
 #[test]
@@ -304,10 +335,10 @@ fn golden_payload_is_stable() {
     let golden = std::fs::read(&path).expect("golden file (WALLOC_BLESS=1 creates it)");
     assert!(golden == payload, "the version 2 payload changed");
     let w = words(&golden);
-    // Map: channels 0, 4, 9; three streams from channels 0, 3 and 6 (7 coded channels:
-    // shares of 2, 2 and 3).
+    // Map: channels 0, 4, 9; three streams from channels 0, 3 and 7 (7 coded channels of
+    // about equal work: 2, 3 and 2, each boundary where the work is nearest a third).
     assert_eq!(w[..3], [0b10_0001_0001, 3, 0]);
-    assert_eq!([w[4], w[6]], [3, 6]);
+    assert_eq!([w[4], w[6]], [3, 7]);
     assert_eq!(
         latent_payload::decode_version(&golden, &t, &sh, 2).unwrap(),
         symbols
@@ -321,7 +352,7 @@ fn golden_payload_is_stable() {
         .iter()
         .map(|s| (s.first, s.end, s.coded))
         .collect();
-    assert_eq!(ranges, [(0, 3, 2), (3, 6, 2), (6, 10, 3)]);
+    assert_eq!(ranges, [(0, 3, 2), (3, 7, 3), (7, 10, 2)]);
     assert_eq!(
         layout.streams.iter().map(|s| s.words.len()).sum::<usize>() + 8,
         golden.len() / 4
@@ -356,9 +387,9 @@ fn damaged_maps_and_directories_are_errors() {
         ("a stream longer than the payload", &|w| w[7] += 1),
         ("words left over", &|w| w.push(0)),
         ("words in a stream with nothing coded", &|w| {
-            // Channels 0 and 4 marked zero, stream 1 (channels 3..6) keeps only 3 and 5;
-            // mark them zero too and its words are left without a channel.
-            w[0] |= 1 << 3 | 1 << 5;
+            // Channels 0 and 4 marked zero, stream 1 (channels 3..7) keeps only 3, 5 and
+            // 6; mark them zero too and its words are left without a channel.
+            w[0] |= 1 << 3 | 1 << 5 | 1 << 6;
         }),
     ];
     for (what, f) in cases {
