@@ -768,17 +768,14 @@ pub(crate) fn encode_channels(
             *m = (t.min, Cumulative(t.model.cdf()));
         }
         let code = |encoder: &mut RangeEncoder<u32, u64>, run: core::ops::Range<usize>| {
-            for (&symbol, &ctx) in plane[run.clone()].iter().zip(&contexts[run]) {
-                let (min, cdf) = made[usize::from(ctx)];
-                let index = i64::from(symbol) - i64::from(min);
-                if index < 0 || index >= cdf.0.len() as i64 - 1 {
-                    tables[usize::from(ctx)].index(c, symbol)?;
-                }
-                encoder
-                    .encode_symbol(index as usize, cdf)
-                    .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
-            }
-            Ok::<_, EntropyError>(())
+            code_run(
+                encoder,
+                &plane[run.clone()],
+                &contexts[run],
+                &made,
+                tables,
+                c,
+            )
         };
         if blocks == Blocks::Every {
             code(&mut encoder, 0..per_channel)?;
@@ -804,6 +801,35 @@ pub(crate) fn encode_channels(
     encoder
         .into_compressed()
         .map_err(|_| EntropyError::CorruptPayload("encoder backend failed"))
+}
+
+/// Codes `symbols`, each with the table of its context: `made[context]` = (lowest
+/// symbol, cumulative table), `tables` (the same) for the error. The coding step's only
+/// call site: constriction's `encode_symbol` is generic and has no inline hint. With two
+/// call sites it went out of line in some builds and not in others, as unrelated code
+/// moved the crate's codegen units about (a call, and the coder's state through memory,
+/// per symbol: 4% of a whole `walloc encode`). One call site, in a crate built as one
+/// codegen unit (Cargo.toml), is inlined.
+#[inline(never)]
+fn code_run(
+    encoder: &mut RangeEncoder<u32, u64>,
+    symbols: &[i32],
+    contexts: &[u8],
+    made: &[(i32, Cumulative); MAX_CONTEXTS],
+    tables: &[SymbolTable],
+    c: usize,
+) -> Result<(), EntropyError> {
+    for (&symbol, &ctx) in symbols.iter().zip(contexts) {
+        let (min, cdf) = made[usize::from(ctx)];
+        let index = i64::from(symbol) - i64::from(min);
+        if index < 0 || index >= cdf.0.len() as i64 - 1 {
+            tables[usize::from(ctx)].index(c, symbol)?;
+        }
+        encoder
+            .encode_symbol(index as usize, cdf)
+            .map_err(|_| EntropyError::BadTable("symbol not codable"))?;
+    }
+    Ok(())
 }
 
 fn code_flag(
