@@ -145,8 +145,7 @@ pub fn encode_version(
         ));
     }
     let work = channel_work(symbols, shape);
-    let zero: Vec<bool> = work.iter().map(|&w| w == 0).collect();
-    let coded: Vec<usize> = (0..shape.channels).filter(|&c| !zero[c]).collect();
+    let coded: Vec<usize> = (0..shape.channels).filter(|&c| work[c] != 0).collect();
     let streams = streams.unwrap_or_else(|| streams_for(coded.len() * per_channel));
     if streams == 0 || streams > MAX_STREAMS {
         return Err(EntropyError::BadTable("stream count out of range"));
@@ -174,11 +173,11 @@ pub fn encode_version(
     });
 
     let mut payload = Vec::new();
-    for chunk in zero.chunks(32) {
+    for chunk in work.chunks(32) {
         let bits = chunk
             .iter()
             .enumerate()
-            .fold(0u32, |acc, (i, &z)| acc | (u32::from(z) << i));
+            .fold(0u32, |acc, (i, &w)| acc | (u32::from(w == 0) << i));
         payload.push(bits);
     }
     payload.push(s as u32);
