@@ -375,9 +375,11 @@ impl SymbolTable {
         self.min + self.len() as i32 - 1
     }
 
-    /// The integer frequencies, one per symbol from `min_symbol`.
+    /// The integer frequencies, one per symbol from `min_symbol`: the cumulative table's
+    /// steps, read in one pass (a frequency at a time, through the table's lazy cell,
+    /// made a payload's length floor a millisecond of a decode, per stream).
     pub fn frequencies(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        (0..self.len()).map(|i| self.model.frequency(i))
+        self.model.cdf().windows(2).map(|w| w[1] - w[0])
     }
 
     pub fn len(&self) -> usize {
@@ -1035,15 +1037,12 @@ pub(crate) fn min_payload_bits(tables: &[SymbolTable], symbols: usize) -> f64 {
 }
 
 /// The fewest bits any symbol costs under `tables` (infinite where there are none): what
-/// [`min_payload_bits`] scales, worked out once per payload (read off each cumulative
-/// table's steps, every table made: a frequency at a time it was a millisecond of a
-/// decode, per stream).
+/// [`min_payload_bits`] scales, worked out once per payload (every table made).
 pub(crate) fn cheapest_bits(tables: &[SymbolTable]) -> f64 {
     tables
         .iter()
         .map(|t| {
-            let cdf = t.model.cdf();
-            let most = cdf.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(TOTAL);
+            let most = t.frequencies().max().unwrap_or(TOTAL);
             CDF_PRECISION as f64 - f64::from(most).log2()
         })
         .fold(f64::INFINITY, f64::min)

@@ -719,9 +719,9 @@ impl<'a> PaddedRgb<'a> {
     }
 
     /// Channel `c` of an image row, padded and scaled, into `out`. The image's own columns
-    /// are read pixel by pixel: gathered through a table of reflected columns with a
-    /// bounds check each, the row cost as much as a level of the transform. Only the
-    /// padding's few columns are reflected.
+    /// are read pixel by pixel, and only the padding's few columns are reflected: gathered
+    /// through a table of reflected columns with a bounds check each, the row had cost as
+    /// much as a level of the transform.
     #[inline(always)]
     fn scale_row<T: Copy + Into<f32>>(&self, samples: &[T], c: usize, out: &mut [f32]) {
         let ch = self.image.channels as usize;

@@ -15,12 +15,9 @@ fn data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("walloc-refit-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "../../cli/tests/common/scratch.rs"]
+mod scratch;
+use scratch::scratch;
 
 fn refit(model: &Path, folder: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_walloc-train"))
@@ -91,7 +88,6 @@ fn refitted_tables_fit_their_data_and_leave_the_networks_alone() {
     let o = refit(&out, &folder, &again, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(std::fs::read(&again).unwrap() == std::fs::read(&out).unwrap());
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -121,5 +117,4 @@ fn refit_refuses_to_overwrite_and_names_bad_inputs() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cups-crop.png"));
     assert!(!dir.join("x.wlm").exists() && !dir.join("y.wlm").exists());
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -20,11 +20,9 @@ fn data(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("walloc-train-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+#[path = "../../cli/tests/common/scratch.rs"]
+mod scratch;
+use scratch::scratch;
 
 fn settings(data_dir: &str, steps: usize, crop: usize, lr: f32) -> RunSettings {
     RunSettings {
@@ -119,7 +117,6 @@ fn tiny_image_codec_learns_exports_and_round_trips() {
     // A 4-channel latent after 300 steps on six crops (about 20.5 dB when written): far
     // from a good codec, far above what a broken pipeline gives (11-13 dB).
     assert!(quality > 18.5, "PSNR {quality:.2} dB");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Logged intervals end at the pause (step 10), so the interval means agree too.
@@ -173,8 +170,6 @@ fn resumed_run_continues_exactly() {
         "weights after 10 + 10 steps differ from 20 steps"
     );
     assert_eq!(interval_losses(&straight), interval_losses(&split));
-    std::fs::remove_dir_all(&straight).ok();
-    std::fs::remove_dir_all(&split).ok();
 }
 
 /// The rate the density predicts for a real photo and the bytes the range coder writes
@@ -220,7 +215,6 @@ fn estimated_and_coded_bits_agree_on_a_real_photo() {
     assert_eq!(file.header.version, 3);
     let v3 = coded_bits(&file.payload);
     assert!(v3 <= coded, "version 3: {v3} bits, version 2: {coded}");
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -283,7 +277,6 @@ fn tiny_audio_codec_learns_and_round_trips_music() {
         .unwrap();
     assert_eq!(back.planes.len(), 1);
     assert_eq!(back.planes[0].len(), mono.planes[0].len());
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// The committed training crops as the trainer loads them.
@@ -363,7 +356,6 @@ fn a_frozen_encoder_keeps_the_latent_while_the_decoder_learns() {
         pb > pa,
         "the trained decoder is no better: {pa:.2} → {pb:.2} dB"
     );
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -376,5 +368,4 @@ fn a_crop_larger_than_every_training_file_is_a_clear_error() {
         .err()
         .expect("a 128 crop of 96×96 images must be refused");
     assert!(err.contains("--crop 128"), "{err}");
-    std::fs::remove_dir_all(&dir).ok();
 }

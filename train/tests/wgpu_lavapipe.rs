@@ -8,7 +8,7 @@
 //! ```
 #![cfg(feature = "wgpu")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::{Device, DeviceKind};
@@ -16,11 +16,9 @@ use walloc_core::codec::Codec;
 use walloc_core::config::CodecConfig;
 use walloc_train::trainer::{RunSettings, Trainer};
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("walloc-wgpu-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+#[path = "../../cli/tests/common/scratch.rs"]
+mod scratch;
+use scratch::scratch;
 
 #[test]
 fn tiny_trains_on_wgpu_as_on_flex() {
@@ -80,6 +78,4 @@ fn tiny_trains_on_wgpu_as_on_flex() {
         losses[steps - 3..].iter().sum::<f32>(),
     );
     assert!(last < first, "wgpu loss did not go down: {losses:?}");
-    std::fs::remove_dir_all(&dir_cpu).ok();
-    std::fs::remove_dir_all(&dir_gpu).ok();
 }
