@@ -177,19 +177,18 @@ fn run(command: Command) -> Result<usize, String> {
                 // The input is read and decoded on another core while the model loads
                 // (each takes milliseconds; a whole encode, tens). A model error still
                 // comes first, as when the input was read after it.
-                let (model, signal) = std::thread::scope(|s| {
-                    let signal = s.spawn(|| Signal::read(kind, input, &limits));
-                    let model = models.for_encoding(kind, quality);
-                    // The image encoder's weights and symbol search, built while the
-                    // input is still being read rather than after.
-                    if let (Ok(model), Kind::Image) = (&model, kind) {
-                        model.cpu_encoder();
-                    }
-                    let signal = signal
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    (model, signal)
-                });
+                let (model, signal) = walloc_core::cores::join(
+                    || {
+                        let model = models.for_encoding(kind, quality);
+                        // The image encoder's weights and symbol search, built while the
+                        // input is still being read rather than after.
+                        if let (Ok(model), Kind::Image) = (&model, kind) {
+                            model.cpu_encoder();
+                        }
+                        model
+                    },
+                    || Signal::read(kind, input, &limits),
+                );
                 let (model, signal) = (model?, signal?);
                 let bytes = match &signal {
                     Signal::Image(image) => model.encode_image(image, &limits),

@@ -1,6 +1,7 @@
-//! How many threads a piece of work is worth. walloc-core itself runs everywhere on one
-//! thread; natively (never in wasm) its heaviest loops share their rows or planes out
-//! among the cores with scoped threads, and each says how much work it has.
+//! How many threads a piece of work is worth, and how they are started. walloc-core runs
+//! everywhere on one thread; natively (never in wasm) its heaviest loops share their rows
+//! or planes out among the cores, each part but the caller's on a thread of its own that
+//! starts on another core, and each loop says how much work it has.
 
 /// Threads worth using for `work` (values touched, or multiply-adds): one per core, but
 /// only above 2^16, where a thread's start (tens of µs) is small beside the work.
@@ -19,23 +20,125 @@ pub(crate) fn threads_for(_work: usize) -> usize {
     1
 }
 
-/// Runs `f(i, part)` for every part, the i-th: natively each on a scoped thread of its
-/// own when there are several, in order otherwise (always, in wasm). Callers cut their
-/// work into [`threads_for`] parts.
+/// Runs `f(i, part)` for every part, the i-th: natively part 0 on the calling thread and
+/// each other part on a thread of its own, started off the caller's core
+/// ([`spawn_elsewhere`]); in order when there is one part, and always in wasm. Callers cut
+/// their work into [`threads_for`] parts.
 pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(usize, T) + Sync) {
     let parts: alloc::vec::Vec<T> = parts.into_iter().collect();
     #[cfg(not(target_arch = "wasm32"))]
     if parts.len() > 1 {
-        std::thread::scope(|s| {
-            let f = &f;
-            for (i, part) in parts.into_iter().enumerate() {
-                s.spawn(move || f(i, part));
-            }
-        });
+        let f = &f;
+        let mut parts = parts.into_iter().enumerate();
+        let (_, first) = parts.next().expect("several parts");
+        let mut others = Joined(alloc::vec::Vec::new());
+        for (i, part) in parts {
+            others.0.push(spawn_elsewhere(move || f(i, part)));
+        }
+        f(0, first);
+        others.join();
         return;
     }
     for (i, part) in parts.into_iter().enumerate() {
         f(i, part);
+    }
+}
+
+/// Runs `a` on the calling thread and `b` beside it, on a thread started off the
+/// caller's core ([`spawn_elsewhere`]), and returns both results; a panic in `b` is passed
+/// on once both have finished. In wasm, one after the other.
+pub fn join<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut other = Joined(alloc::vec::Vec::new());
+        other.0.push(spawn_elsewhere(b));
+        let a = a();
+        let b = other.join().pop().expect("one thread");
+        (a, b)
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        (a(), b())
+    }
+}
+
+/// Threads that may borrow from the frame that started them: all joined before that
+/// frame is left, by [`Joined::join`] or, while unwinding, by the drop.
+#[cfg(not(target_arch = "wasm32"))]
+struct Joined<T>(alloc::vec::Vec<std::thread::JoinHandle<T>>);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl<T> Joined<T> {
+    /// Waits for every thread and returns their results, or passes on the first panic
+    /// among them once all have finished.
+    fn join(mut self) -> alloc::vec::Vec<T> {
+        let (mut out, mut panic) = (alloc::vec::Vec::new(), None);
+        for handle in self.0.drain(..) {
+            match handle.join() {
+                Ok(v) => out.push(v),
+                Err(p) => drop(panic.get_or_insert(p)),
+            }
+        }
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
+        out
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl<T> Drop for Joined<T> {
+    fn drop(&mut self) {
+        for handle in self.0.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Starts `f` on a new thread that may run on any of the process's cores but the
+/// caller's.
+///
+/// Why: on this project's 2-core Linux VM (kernel 6.18) a new thread is queued on its
+/// parent's core, and while the parent keeps that core busy the idle one often leaves it
+/// waiting for a millisecond or more, as long as a whole parallel step: two 1 ms halves
+/// of a job ran one after the other in six trials of eight (2.2 ms), and side by side
+/// (1.2 ms) once the child's affinity left out the parent's core. The affinity is set on
+/// the child from outside, after its start, so the parent itself is never moved; where
+/// it cannot be set, the thread runs wherever the scheduler puts it.
+///
+/// The caller must join the thread before anything `f` borrows goes away: every caller
+/// pushes the handle into a [`Joined`] at once.
+#[cfg(not(target_arch = "wasm32"))]
+fn spawn_elsewhere<'a, T: Send + 'a>(
+    f: impl FnOnce() -> T + Send + 'a,
+) -> std::thread::JoinHandle<T> {
+    // SAFETY: the handle goes straight into a `Joined`, which joins it before the
+    // borrows in `f` end, on return and on unwinding alike.
+    let handle = unsafe { std::thread::Builder::new().spawn_unchecked(f) }
+        .expect("the system could not start a thread");
+    #[cfg(target_os = "linux")]
+    off_this_core(&handle);
+    handle
+}
+
+/// Sets `thread`'s affinity to the process's cores less the calling thread's, where
+/// that leaves any.
+#[cfg(target_os = "linux")]
+fn off_this_core<T>(thread: &std::thread::JoinHandle<T>) {
+    use std::os::unix::thread::JoinHandleExt;
+    let size = core::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: an all-zero `cpu_set_t` is the empty set; the calls read and write only
+    // that mask, and the thread is not joined yet, so its `pthread_t` is valid.
+    unsafe {
+        let mut mask: libc::cpu_set_t = core::mem::zeroed();
+        let here = libc::sched_getcpu();
+        if here < 0 || libc::sched_getaffinity(0, size, &mut mask) != 0 {
+            return;
+        }
+        libc::CPU_CLR(here as usize, &mut mask);
+        if libc::CPU_COUNT(&mask) > 0 {
+            libc::pthread_setaffinity_np(thread.as_pthread_t(), size, &mask);
+        }
     }
 }
 
@@ -122,3 +225,83 @@ macro_rules! wide_vectors {
     };
 }
 pub(crate) use wide_vectors;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn every_part_runs_once_with_its_index() {
+        for n in [1, 2, 3, 7] {
+            let seen: alloc::vec::Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            each_part((0..n).map(|i| i * 10), |i, part| {
+                assert_eq!(part, i * 10);
+                seen[i].fetch_add(1, Ordering::SeqCst);
+            });
+            assert!(
+                seen.iter().all(|c| c.load(Ordering::SeqCst) == 1),
+                "{n} parts"
+            );
+        }
+    }
+
+    #[test]
+    fn join_returns_both_results_and_borrows_from_the_caller() {
+        let data = alloc::vec![1u64, 2, 3, 4];
+        let (a, b) = join(
+            || data[..2].iter().sum::<u64>(),
+            || data[2..].iter().sum::<u64>(),
+        );
+        assert_eq!((a, b), (3, 7));
+    }
+
+    #[test]
+    fn a_panic_on_another_thread_reaches_the_caller_after_every_part_ends() {
+        let finished = AtomicUsize::new(0);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            each_part(0..3, |i, _| {
+                if i == 2 {
+                    panic!("part two");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                finished.fetch_add(1, Ordering::SeqCst);
+            })
+        }));
+        let message = *caught.unwrap_err().downcast::<&str>().unwrap();
+        assert_eq!(message, "part two");
+        assert_eq!(finished.load(Ordering::SeqCst), 2);
+        let caught = std::panic::catch_unwind(|| join(|| 1, || -> u8 { panic!("other") }));
+        assert_eq!(*caught.unwrap_err().downcast::<&str>().unwrap(), "other");
+    }
+
+    /// The cores a thread may run on.
+    #[cfg(target_os = "linux")]
+    fn allowed() -> usize {
+        // SAFETY: as in `off_this_core`.
+        unsafe {
+            let mut mask: libc::cpu_set_t = core::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, core::mem::size_of_val(&mask), &mut mask),
+                0
+            );
+            libc::CPU_COUNT(&mask) as usize
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_other_parts_may_run_anywhere_but_the_callers_core() {
+        let cores = allowed();
+        let seen: alloc::vec::Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
+        each_part(0..3, |i, _| seen[i].store(allowed(), Ordering::SeqCst));
+        assert_eq!(
+            seen[0].load(Ordering::SeqCst),
+            cores,
+            "the caller stays where it was allowed"
+        );
+        for part in &seen[1..] {
+            assert_eq!(part.load(Ordering::SeqCst), cores.saturating_sub(1).max(1));
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! walloc-core: the parts of the walloc codec that every front end shares.
 //!
-//! Everything here works from bytes in memory: no file system, no threads, so the same
-//! code runs in the CLI, in training and in the browser (wasm32-unknown-unknown).
+//! Everything here works from bytes in memory, with no file system, and on one thread in
+//! wasm (threads share the heaviest loops natively, [`cores`]), so the same code runs in
+//! the CLI, in training and in the browser (wasm32-unknown-unknown).
 
 extern crate alloc;
 
@@ -9,7 +10,7 @@ pub mod bottleneck;
 pub mod codec;
 pub mod config;
 pub mod container;
-mod cores;
+pub mod cores;
 pub mod cpu_decoder;
 pub mod cpu_encoder;
 pub mod density;
