@@ -98,13 +98,15 @@ impl<T> Drop for Joined<T> {
 /// Starts `f` on a new thread that may run on any of the process's cores but the
 /// caller's.
 ///
-/// Why: on this project's 2-core Linux VM (kernel 6.18) a new thread is queued on its
-/// parent's core, and while the parent keeps that core busy the idle one often leaves it
-/// waiting for a millisecond or more, as long as a whole parallel step: two 1 ms halves
-/// of a job ran one after the other in six trials of eight (2.2 ms), and side by side
-/// (1.2 ms) once the child's affinity left out the parent's core. The affinity is set on
-/// the child from outside, after its start, so the parent itself is never moved; where
-/// it cannot be set, the thread runs wherever the scheduler puts it.
+/// Why: on this project's 2-core Linux VM (kernel 6.18) a new thread starts on its
+/// parent's core. Mostly it is queued there, and while the parent keeps that core busy
+/// the idle one often leaves it waiting for a millisecond or more, as long as a whole
+/// parallel step: two 1 ms halves of a job ran one after the other in six trials of eight
+/// (2.2 ms), and side by side (1.2 ms) once the child's affinity left out the parent's
+/// core. Sometimes it runs at once instead, and then the parent waits for it. So the
+/// affinity is set twice: by the parent on the queued thread, and by the thread itself
+/// as its first act; the parent itself is never moved. Where it cannot be set, the
+/// thread runs wherever the scheduler puts it.
 ///
 /// The caller must join the thread before anything `f` borrows goes away: every caller
 /// pushes the handle into a [`Joined`] at once.
@@ -112,32 +114,59 @@ impl<T> Drop for Joined<T> {
 fn spawn_elsewhere<'a, T: Send + 'a>(
     f: impl FnOnce() -> T + Send + 'a,
 ) -> std::thread::JoinHandle<T> {
+    #[cfg(target_os = "linux")]
+    let elsewhere = affinity::all_but_this_core();
+    let start = move || {
+        #[cfg(target_os = "linux")]
+        if let Some(cores) = &elsewhere {
+            affinity::set(None, cores);
+        }
+        f()
+    };
     // SAFETY: the handle goes straight into a `Joined`, which joins it before the
     // borrows in `f` end, on return and on unwinding alike.
-    let handle = unsafe { std::thread::Builder::new().spawn_unchecked(f) }
+    let handle = unsafe { std::thread::Builder::new().spawn_unchecked(start) }
         .expect("the system could not start a thread");
     #[cfg(target_os = "linux")]
-    off_this_core(&handle);
+    if let Some(cores) = &elsewhere {
+        use std::os::unix::thread::JoinHandleExt;
+        affinity::set(Some(handle.as_pthread_t()), cores);
+    }
     handle
 }
 
-/// Sets `thread`'s affinity to the process's cores less the calling thread's, where
-/// that leaves any.
+/// Thread affinity through the C library (Linux).
 #[cfg(target_os = "linux")]
-fn off_this_core<T>(thread: &std::thread::JoinHandle<T>) {
-    use std::os::unix::thread::JoinHandleExt;
-    let size = core::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: an all-zero `cpu_set_t` is the empty set; the calls read and write only
-    // that mask, and the thread is not joined yet, so its `pthread_t` is valid.
-    unsafe {
-        let mut mask: libc::cpu_set_t = core::mem::zeroed();
-        let here = libc::sched_getcpu();
-        if here < 0 || libc::sched_getaffinity(0, size, &mut mask) != 0 {
-            return;
+mod affinity {
+    /// A set of cores, as the system calls take it.
+    #[derive(Clone, Copy)]
+    pub(super) struct Cores(libc::cpu_set_t);
+
+    /// The process's allowed cores less the calling thread's, where that leaves any.
+    pub(super) fn all_but_this_core() -> Option<Cores> {
+        // SAFETY: an all-zero `cpu_set_t` is the empty set, and the calls write only it.
+        unsafe {
+            let mut mask: libc::cpu_set_t = core::mem::zeroed();
+            let here = libc::sched_getcpu();
+            if here < 0 || libc::sched_getaffinity(0, size_of_val(&mask), &mut mask) != 0 {
+                return None;
+            }
+            libc::CPU_CLR(here as usize, &mut mask);
+            (libc::CPU_COUNT(&mask) > 0).then_some(Cores(mask))
         }
-        libc::CPU_CLR(here as usize, &mut mask);
-        if libc::CPU_COUNT(&mask) > 0 {
-            libc::pthread_setaffinity_np(thread.as_pthread_t(), size, &mask);
+    }
+
+    /// Restricts `thread` (the calling thread where `None`) to `cores`; a failure leaves
+    /// it where it was allowed before.
+    pub(super) fn set(thread: Option<libc::pthread_t>, cores: &Cores) {
+        // SAFETY: the mask is a valid set; a `thread` given is running or not yet
+        // joined (its handle is held), so its `pthread_t` is valid.
+        unsafe {
+            let size = size_of_val(&cores.0);
+            match thread {
+                Some(t) => libc::pthread_setaffinity_np(t, size, &cores.0),
+                None => libc::sched_setaffinity(0, size, &cores.0),
+            };
         }
     }
 }
