@@ -15,6 +15,12 @@
 # (default effort 7, all threads). Decoders write uncompressed BMP or PPM where they can
 # (walloc, djpeg, dwebp, djxl), PNG where they cannot (avifdec).
 #
+# SETTLE=S waits S seconds before every timed run (hyperfine --prepare), the machine idle:
+# a command then runs as a user's single command does after a pause, not as the next of
+# a tight loop, whose memory the system has just freed and hands out again. On this
+# project's VMs the difference is large for anything that touches fresh memory
+# (docs/performance.md, ninth session).
+#
 # Needs hyperfine, cjpeg/djpeg (libjpeg-turbo-progs), cwebp/dwebp (webp), avifenc/avifdec
 # (libavif-bin) and cjxl/djxl (libjxl-tools); a missing peer is left out with a note.
 set -euo pipefail
@@ -24,6 +30,8 @@ photo=${1:-../shared/corpus/images/valid/skimage-motorcycle_left.png}
 out=${2:-target/speed}
 walloc=${WALLOC:-${CARGO_TARGET_DIR:-target}/release/walloc}
 runs=${RUNS:-10}
+settle=()
+[ -n "${SETTLE:-}" ] && settle=(--prepare "sleep $SETTLE")
 
 command -v hyperfine >/dev/null || { echo "speed.sh needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
 [ -x "$walloc" ] || { echo "no walloc at $walloc: cargo build --release --workspace first" >&2; exit 1; }
@@ -75,7 +83,7 @@ for f in x.wl x.jpg x.webp x.avif x.jxl; do
     "$(python3 -c "print($(stat -c %s "$f")*8/$pixels)")"
 done
 
-hyperfine -N --warmup 2 --runs "$runs" --export-markdown "$out/encode.md" "${encode[@]}" >/dev/null
-hyperfine -N --warmup 2 --runs "$runs" --export-markdown "$out/decode.md" "${decode[@]}" >/dev/null
+hyperfine -N --warmup 2 --runs "$runs" "${settle[@]}" --export-markdown "$out/encode.md" "${encode[@]}" >/dev/null
+hyperfine -N --warmup 2 --runs "$runs" "${settle[@]}" --export-markdown "$out/decode.md" "${decode[@]}" >/dev/null
 echo; echo "## encode"; cat "$out/encode.md"
 echo; echo "## decode"; cat "$out/decode.md"
