@@ -142,18 +142,35 @@ mod affinity {
     #[derive(Clone, Copy)]
     pub(super) struct Cores(libc::cpu_set_t);
 
-    /// The process's allowed cores less the calling thread's, where that leaves any.
-    pub(super) fn all_but_this_core() -> Option<Cores> {
-        // SAFETY: an all-zero `cpu_set_t` is the empty set, and the calls write only it.
+    /// The cores the calling thread may run on.
+    fn this_thread() -> Option<Cores> {
+        // SAFETY: an all-zero `cpu_set_t` is the empty set, and the call writes only it.
         unsafe {
             let mut mask: libc::cpu_set_t = core::mem::zeroed();
-            let here = libc::sched_getcpu();
-            if here < 0 || libc::sched_getaffinity(0, size_of_val(&mask), &mut mask) != 0 {
+            (libc::sched_getaffinity(0, size_of_val(&mask), &mut mask) == 0).then_some(Cores(mask))
+        }
+    }
+
+    /// The process's allowed cores less the calling thread's, where that leaves any.
+    pub(super) fn all_but_this_core() -> Option<Cores> {
+        let Cores(mut mask) = this_thread()?;
+        // SAFETY: plain calls on a valid set.
+        unsafe {
+            // A core past the set's 1024 is left alone (the macros would index past it).
+            let here = usize::try_from(libc::sched_getcpu()).ok()?;
+            if here >= 8 * size_of_val(&mask) {
                 return None;
             }
-            libc::CPU_CLR(here as usize, &mut mask);
+            libc::CPU_CLR(here, &mut mask);
             (libc::CPU_COUNT(&mask) > 0).then_some(Cores(mask))
         }
+    }
+
+    /// How many cores the calling thread may run on (0 where that cannot be read).
+    #[cfg(test)]
+    pub(super) fn allowed() -> usize {
+        // SAFETY: a plain count of a valid set.
+        this_thread().map_or(0, |Cores(mask)| unsafe { libc::CPU_COUNT(&mask) } as usize)
     }
 
     /// Restricts `thread` (the calling thread where `None`) to `cores`; a failure leaves
@@ -304,26 +321,14 @@ mod tests {
         assert_eq!(*caught.unwrap_err().downcast::<&str>().unwrap(), "other");
     }
 
-    /// The cores a thread may run on.
-    #[cfg(target_os = "linux")]
-    fn allowed() -> usize {
-        // SAFETY: as in `off_this_core`.
-        unsafe {
-            let mut mask: libc::cpu_set_t = core::mem::zeroed();
-            assert_eq!(
-                libc::sched_getaffinity(0, core::mem::size_of_val(&mask), &mut mask),
-                0
-            );
-            libc::CPU_COUNT(&mask) as usize
-        }
-    }
-
     #[test]
     #[cfg(target_os = "linux")]
     fn the_other_parts_may_run_anywhere_but_the_callers_core() {
-        let cores = allowed();
+        let cores = affinity::allowed();
         let seen: alloc::vec::Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
-        each_part(0..3, |i, _| seen[i].store(allowed(), Ordering::SeqCst));
+        each_part(0..3, |i, _| {
+            seen[i].store(affinity::allowed(), Ordering::SeqCst)
+        });
         assert_eq!(
             seen[0].load(Ordering::SeqCst),
             cores,
