@@ -24,6 +24,7 @@ use burn::tensor::Tensor;
 use crate::bottleneck::{Companding, SymbolSearch};
 use crate::config::CodecConfig;
 use crate::nets::Encoder;
+use crate::wpt_planes::Mosaic;
 
 /// Latent positions per product: a block's packets (192 × 256 values) and its latent stay
 /// in the second-level cache.
@@ -41,6 +42,8 @@ pub struct CpuEncoder {
     weights: Weights,
     bias: Vec<f32>,
     search: SymbolSearch,
+    /// The largest symbol (the smallest is its negative).
+    max_symbol: i32,
     /// Whether the sparse sums fuse their multiply-adds, as gemm does on this CPU: asked
     /// of the CPU once, not per pass.
     fused: bool,
@@ -154,6 +157,7 @@ impl CpuEncoder {
             weights: Weights::new(weight, cout, cin),
             bias,
             search: SymbolSearch::new(Companding::new(config.latent_bits), config.deadzone()),
+            max_symbol: config.max_symbol(),
             fused: has_fma(),
         })
     }
@@ -167,62 +171,128 @@ impl CpuEncoder {
     /// `positions` symbols. The latent channels are shared out among the cores.
     pub fn symbols(&self, packets: &[f32], positions: usize) -> Vec<i32> {
         assert_eq!(packets.len(), self.cin * positions, "packet planes");
+        self.symbols_of(&Packets {
+            values: packets,
+            origins: (0..self.cin).map(|p| p * positions).collect(),
+            shape: (1, positions),
+            stride: positions,
+        })
+    }
+
+    /// [`symbols`](Self::symbols) of packets where the forward transform left them
+    /// ([`forward_2d_mosaic`](crate::wpt_planes::forward_2d_mosaic)): the sparse products
+    /// read them there, dense ones from a planar copy.
+    pub fn symbols_in_mosaic(&self, mosaic: &[f32], layout: &Mosaic) -> Vec<i32> {
+        self.mosaic_symbols(mosaic, layout)
+    }
+
+    /// [`symbols_in_mosaic`](Self::symbols_in_mosaic) in one byte each, where every
+    /// symbol the model makes fits in one ([`fits_bytes`](Self::fits_bytes)): a quarter
+    /// of the memory, all of it fresh in a short process.
+    pub fn symbol_bytes_in_mosaic(&self, mosaic: &[f32], layout: &Mosaic) -> Vec<i8> {
+        assert!(self.fits_bytes(), "symbols wider than a byte");
+        self.mosaic_symbols(mosaic, layout)
+    }
+
+    /// Whether every symbol lies in −127..=127 (8-bit companding).
+    pub fn fits_bytes(&self) -> bool {
+        self.max_symbol <= i32::from(i8::MAX)
+    }
+
+    fn mosaic_symbols<S: Symbol>(&self, mosaic: &[f32], layout: &Mosaic) -> Vec<S> {
+        assert_eq!(layout.packets(), self.cin, "packet count");
+        assert_eq!(
+            mosaic.len(),
+            layout.channels * layout.height * layout.width,
+            "mosaic"
+        );
+        let (lh, lw) = layout.packet_shape();
+        let planes;
+        let packets = match self.weights {
+            Weights::Dense(_) => {
+                planes = layout.to_planes(mosaic);
+                Packets {
+                    values: &planes,
+                    origins: (0..self.cin).map(|p| p * lh * lw).collect(),
+                    shape: (1, lh * lw),
+                    stride: lh * lw,
+                }
+            }
+            Weights::Sparse { .. } => Packets {
+                values: mosaic,
+                origins: (0..self.cin).map(|p| layout.origin(p)).collect(),
+                shape: (lh, lw),
+                stride: layout.width,
+            },
+        };
+        self.symbols_of(&packets)
+    }
+
+    fn symbols_of<S: Symbol>(&self, packets: &Packets) -> Vec<S> {
+        let positions = packets.shape.0 * packets.shape.1;
         let len = self.cout * positions;
         if positions == 0 {
-            return vec![0; len];
+            return vec![S::default(); len];
         }
         let work = self.cout * self.cin * positions;
         let threads = crate::cores::threads_for(work).clamp(1, self.cout);
         let per = self.cout.div_ceil(threads);
         crate::cores::filled_in_parts(len, per * positions, work, |i, part| match &self.weights {
             Weights::Dense(weight) => {
-                self.dense_channels(weight, packets, positions, i * per, part)
+                let planes = &packets.values[..self.cin * positions];
+                self.dense_channels(weight, planes, positions, i * per, part)
             }
             Weights::Sparse { starts, terms } => {
                 let rows = &starts[i * per..];
-                self.sparse_channels(rows, terms, packets, positions, i * per, part)
+                self.sparse_channels(rows, terms, packets, i * per, part)
             }
         })
     }
 
-    /// Symbols of latent channels `first..` into `out` (whole planes of `positions`),
-    /// from the rows' nonzero terms (`rows[c]..rows[c + 1]` for channel `first + c`).
-    fn sparse_channels(
+    /// Symbols of latent channels `first..` into `out` (whole planes of the packets'
+    /// shape), from the rows' nonzero terms (`rows[c]..rows[c + 1]` for channel
+    /// `first + c`).
+    fn sparse_channels<S: Symbol>(
         &self,
         rows: &[usize],
         terms: &[(usize, f32)],
-        packets: &[f32],
-        positions: usize,
+        packets: &Packets,
         first: usize,
-        out: &mut [i32],
+        out: &mut [S],
     ) {
-        let mut z = [0.0f32; CHUNK];
-        for (c, plane) in out.chunks_exact_mut(positions).enumerate() {
+        let (lh, lw) = packets.shape;
+        let (mut z, mut wide) = ([0.0f32; CHUNK], [0i32; CHUNK]);
+        for (c, plane) in out.chunks_exact_mut(lh * lw).enumerate() {
             let terms = &terms[rows[c]..rows[c + 1]];
             let b = self.bias[first + c];
-            for (j0, dst) in (0..positions).step_by(CHUNK).zip(plane.chunks_mut(CHUNK)) {
-                let z = &mut z[..dst.len()];
-                z.fill(0.0);
-                for &(k, w) in terms {
-                    multiply_add(self.fused, z, w, &packets[k * positions + j0..][..z.len()]);
+            for (r, line) in plane.chunks_exact_mut(lw).enumerate() {
+                let at = r * packets.stride;
+                for (j0, dst) in (0..lw).step_by(CHUNK).zip(line.chunks_mut(CHUNK)) {
+                    let z = &mut z[..dst.len()];
+                    z.fill(0.0);
+                    for &(k, w) in terms {
+                        let x = &packets.values[packets.origins[k] + at + j0..][..z.len()];
+                        multiply_add(self.fused, z, w, x);
+                    }
+                    S::store(&self.search, z, b, dst, &mut wide);
                 }
-                self.search.symbols_into(z, b, dst);
             }
         }
     }
 
     /// Symbols of latent channels `first..` into `out` (whole planes of `positions`), by
     /// matrix products with the rows of `weight`.
-    fn dense_channels(
+    fn dense_channels<S: Symbol>(
         &self,
         weight: &[f32],
         packets: &[f32],
         positions: usize,
         first: usize,
-        out: &mut [i32],
+        out: &mut [S],
     ) {
         let m = out.len() / positions;
         let mut z = vec![0.0f32; m * BLOCK];
+        let mut wide = [0i32; BLOCK];
         for j0 in (0..positions).step_by(BLOCK) {
             let n = BLOCK.min(positions - j0);
             // z (m × n) = the weights' rows first.. (m × cin) · the packets' columns
@@ -238,11 +308,50 @@ impl CpuEncoder {
             );
             for (c, row) in z.chunks_exact(n).take(m).enumerate() {
                 let b = self.bias[first + c];
-                self.search
-                    .symbols_into(row, b, &mut out[c * positions + j0..][..n]);
+                S::store(
+                    &self.search,
+                    row,
+                    b,
+                    &mut out[c * positions + j0..][..n],
+                    &mut wide,
+                );
             }
         }
     }
+}
+
+/// How a symbol is stored: 32 bits, or a byte where the model's symbols fit in one.
+trait Symbol: Copy + Default + Send {
+    /// The symbols of `z` (plus `bias`) into `out`, through `wide` (at least as long)
+    /// where they are narrower than the lookup's.
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [Self], wide: &mut [i32]);
+}
+
+impl Symbol for i32 {
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i32], _: &mut [i32]) {
+        search.symbols_into(z, bias, out);
+    }
+}
+
+impl Symbol for i8 {
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i8], wide: &mut [i32]) {
+        let wide = &mut wide[..out.len()];
+        search.symbols_into(z, bias, wide);
+        // Exact: only models whose symbols lie in −127..=127 come here (`fits_bytes`).
+        for (o, &v) in out.iter_mut().zip(wide.iter()) {
+            *o = v as i8;
+        }
+    }
+}
+
+/// Packet planes to project: packet `p` is `shape.0` rows of `shape.1` values from
+/// `values[origins[p]..]`, its rows `stride` apart (planes one after another are one row
+/// each, so that the products run along whole planes).
+struct Packets<'a> {
+    values: &'a [f32],
+    origins: Vec<usize>,
+    shape: (usize, usize),
+    stride: usize,
 }
 
 /// Whether the CPU has the fused multiply-adds (x86-64 with AVX2 and FMA) that gemm's

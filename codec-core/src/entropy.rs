@@ -730,7 +730,13 @@ pub fn encode_planes(
 ) -> Result<Vec<u8>, EntropyError> {
     check_count(symbols.len(), shape)?;
     shape.check(tables)?;
-    let words = encode_channels(symbols, tables, shape, 0..shape.channels, Blocks::Every)?;
+    let words = encode_channels(
+        Symbols::Wide(symbols),
+        tables,
+        shape,
+        0..shape.channels,
+        Blocks::Every,
+    )?;
     Ok(words_to_bytes(&words))
 }
 
@@ -739,11 +745,52 @@ pub(crate) fn words_to_bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
+/// A latent's symbols, `[channels, height, width]`, as an encoder holds them: 32 bits
+/// each, or one byte each where every symbol its model makes fits in one (8-bit
+/// companding, every shipped image model), which is a quarter of the memory.
+#[derive(Clone, Copy, Debug)]
+pub enum Symbols<'a> {
+    Wide(&'a [i32]),
+    Bytes(&'a [i8]),
+}
+
+impl Symbols<'_> {
+    /// How many symbols.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Wide(s) => s.len(),
+            Self::Bytes(s) => s.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Symbols `range` as 32-bit values: borrowed where they are, widened into `wide`
+    /// where they are bytes.
+    pub(crate) fn wide<'b>(
+        &'b self,
+        range: core::ops::Range<usize>,
+        wide: &'b mut Vec<i32>,
+    ) -> &'b [i32] {
+        match self {
+            Self::Wide(s) => &s[range],
+            Self::Bytes(s) => {
+                wide.clear();
+                wide.extend(s[range].iter().map(|&v| i32::from(v)));
+                wide
+            }
+        }
+    }
+}
+
 /// Range codes the channels `coded` (ascending) of `symbols`, laid out and checked as
 /// [`encode_planes`] requires, into one stream: the coder of format version 1's whole
 /// payload and of each of versions 2 and 3's streams ([`Blocks`]).
 pub(crate) fn encode_channels(
-    symbols: &[i32],
+    symbols: Symbols,
     tables: &[SymbolTable],
     shape: &PlaneShape,
     coded: impl IntoIterator<Item = usize>,
@@ -757,8 +804,9 @@ pub(crate) fn encode_channels(
     let mut contexts = alloc::vec![0u8; per_channel];
     let mut mags =
         alloc::vec![0u32; if k > 1 { (shape.height + 2) * (shape.width + 3) } else { 0 }];
+    let mut wide = Vec::new();
     for c in coded.into_iter().filter(|_| per_channel > 0) {
-        let plane = &symbols[c * per_channel..][..per_channel];
+        let plane = symbols.wide(c * per_channel..(c + 1) * per_channel, &mut wide);
         if k > 1 {
             plane_contexts(plane, shape.width, k, &mut mags, &mut contexts);
         }

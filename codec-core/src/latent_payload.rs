@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 use crate::container::FORMAT_VERSION;
 use crate::container::WlFile;
 use crate::cores;
-use crate::entropy::{self, Blocks, EntropyError, PlaneShape, SymbolTable};
+use crate::entropy::{self, Blocks, EntropyError, PlaneShape, SymbolTable, Symbols};
 
 /// Most streams a payload may have: the encoder writes at most [`MAX_ENCODER_STREAMS`],
 /// and a reader needs a bound before it trusts a count.
@@ -52,7 +52,18 @@ pub fn streams_for(coded: usize) -> usize {
 /// quarter of the plane (its context and flag passes, which read it whole). Integers
 /// only: the streams it splits are part of the bytes, which must not depend on the
 /// machine.
-fn channel_work(symbols: &[i32], shape: &PlaneShape) -> Vec<u64> {
+fn channel_work(symbols: Symbols, shape: &PlaneShape) -> Vec<u64> {
+    match symbols {
+        Symbols::Wide(s) => work_of(s, shape),
+        Symbols::Bytes(s) => work_of(s, shape),
+    }
+}
+
+/// [`channel_work`] of symbols of one width.
+fn work_of<S>(symbols: &[S], shape: &PlaneShape) -> Vec<u64>
+where
+    S: Copy + Default + PartialEq + core::ops::BitOr<Output = S>,
+{
     let per_channel = shape.height * shape.width;
     (0..shape.channels)
         .map(|c| {
@@ -60,8 +71,8 @@ fn channel_work(symbols: &[i32], shape: &PlaneShape) -> Vec<u64> {
             // time: a photo has dozens of all-zero planes, read whole.
             let busy: usize = symbols[c * per_channel..][..per_channel]
                 .chunks(256)
-                .filter(|block| block.iter().fold(0, |any, &s| any | s) != 0)
-                .map(<[i32]>::len)
+                .filter(|block| block.iter().fold(S::default(), |any, &s| any | s) != S::default())
+                .map(<[S]>::len)
                 .sum();
             if busy == 0 {
                 0
@@ -107,6 +118,16 @@ pub fn encode(
     encode_with_streams(symbols, tables, shape, None)
 }
 
+/// [`encode`] of symbols as an encoder holds them, in bytes or 32 bits ([`Symbols`]):
+/// the same payload for the same values.
+pub fn encode_symbols(
+    symbols: Symbols,
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+) -> Result<Vec<u8>, EntropyError> {
+    encode_any(symbols, tables, shape, None, FORMAT_VERSION)
+}
+
 /// [`encode_version`] of the format version encoders write ([`FORMAT_VERSION`]).
 pub fn encode_with_streams(
     symbols: &[i32],
@@ -123,6 +144,17 @@ pub fn encode_with_streams(
 /// latents, and version 2 payloads. Every such payload is valid.
 pub fn encode_version(
     symbols: &[i32],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+    streams: Option<usize>,
+    version: u16,
+) -> Result<Vec<u8>, EntropyError> {
+    encode_any(Symbols::Wide(symbols), tables, shape, streams, version)
+}
+
+/// [`encode_version`] of [`Symbols`] of either width.
+fn encode_any(
+    symbols: Symbols,
     tables: &[SymbolTable],
     shape: &PlaneShape,
     streams: Option<usize>,

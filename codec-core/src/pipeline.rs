@@ -19,11 +19,11 @@ use crate::container::{
     AudioMeta, FORMAT_VERSION, FormatError, Header, ImageMeta, Limits, SampleFormat, SignalMeta,
     WlFile,
 };
-use crate::entropy::{self, EntropyError};
+use crate::entropy::{self, EntropyError, Symbols};
 use crate::latent_payload;
 use crate::model_file::{Model, id_hex};
 use crate::signal;
-use crate::wpt_planes;
+use crate::wpt_planes::{self, Mosaic};
 
 /// Latent rows of the bands images are decoded in (1024 image rows at J = 3; the whole
 /// width each), or the side of the square tiles of decoders that go through Burn: large
@@ -134,6 +134,13 @@ impl Model {
         limits: &Limits,
     ) -> Result<Vec<u8>, CodecError> {
         let (header, packets) = self.image_packets(image, limits)?;
+        if let Some(encoder) = self.cpu_encoder().filter(|e| e.fits_bytes()) {
+            // A quarter of the memory of 32-bit symbols, the same payload.
+            let (mosaic, layout) = packets;
+            let symbols = encoder.symbol_bytes_in_mosaic(&mosaic, &layout);
+            let shape = header.latent_shape.map(|v| v as usize);
+            return self.finish_symbols(header, Symbols::Bytes(&symbols), shape);
+        }
         let symbols = self.image_symbols_of(&header, packets)?;
         self.finish(header, symbols)
     }
@@ -154,31 +161,34 @@ impl Model {
     fn image_symbols_of(
         &self,
         header: &Header,
-        packets: Vec<f32>,
+        (mosaic, layout): (Vec<f32>, Mosaic),
     ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
         let [c, h, w] = header.latent_shape.map(|v| v as usize);
         match self.cpu_encoder() {
-            Some(encoder) => Ok((encoder.symbols(&packets, h * w), [c, h, w])),
-            None => self.symbols(self.image_latent(header, packets)),
+            Some(encoder) => Ok((encoder.symbols_in_mosaic(&mosaic, &layout), [c, h, w])),
+            None => self.symbols(self.image_latent(header, layout.to_planes(&mosaic))),
         }
     }
 
-    /// Header and packet planes (`3·4^J` planes of the latent's height × width) of an
-    /// image.
+    /// Header and packets of an image: `3·4^J` packets of the latent's height × width,
+    /// where the forward transform left them ([`Mosaic`]).
     fn image_packets(
         &self,
         image: &RasterImage,
         limits: &Limits,
-    ) -> Result<(Header, Vec<f32>), CodecError> {
+    ) -> Result<(Header, (Vec<f32>, Mosaic)), CodecError> {
         self.expect(ModalityKind::Image)?;
         check_image(image, limits)?;
         let stride = self.config.stride();
         let padded = PaddedRgb::new(image, stride);
         let (ph, pw, left, top) = (padded.height, padded.width, padded.left, padded.top);
-        let packets =
-            wpt_planes::forward_2d_from_rows(3, ph, pw, self.config.levels, |c, r, out| {
-                padded.fill_row(c, r, out)
-            });
+        let layout = Mosaic {
+            channels: 3,
+            height: ph,
+            width: pw,
+            levels: self.config.levels,
+        };
+        let mosaic = wpt_planes::forward_2d_mosaic(layout, |c, r, out| padded.fill_row(c, r, out));
         let header = Header {
             version: FORMAT_VERSION,
             model_id: self.id,
@@ -196,7 +206,7 @@ impl Model {
                 (pw / stride) as u32,
             ],
         };
-        Ok((header, packets))
+        Ok((header, (mosaic, layout)))
     }
 
     /// The encoder's output (before companding) through Burn, `[1, L, h, w]`.
@@ -404,8 +414,8 @@ impl Model {
     /// Information content in bits of an image's coded symbols under the float density
     /// (what training minimises): the coded payload should be within a few percent of it.
     pub fn estimated_bits_image(&self, image: &RasterImage) -> Result<f64, CodecError> {
-        let (header, packets) = self.image_packets(image, &Limits::default())?;
-        let z = self.image_latent(&header, packets);
+        let (header, (mosaic, layout)) = self.image_packets(image, &Limits::default())?;
+        let z = self.image_latent(&header, layout.to_planes(&mosaic));
         let y = self.quantized(z);
         Ok(self.codec().density.bits(y).into_scalar::<f32>() as f64)
     }
@@ -463,10 +473,19 @@ impl Model {
     fn finish(
         &self,
         header: Header,
-        (symbols, [c, h, w]): (Vec<i32>, [usize; 3]),
+        (symbols, shape): (Vec<i32>, [usize; 3]),
+    ) -> Result<Vec<u8>, CodecError> {
+        self.finish_symbols(header, Symbols::Wide(&symbols), shape)
+    }
+
+    fn finish_symbols(
+        &self,
+        header: Header,
+        symbols: Symbols,
+        [c, h, w]: [usize; 3],
     ) -> Result<Vec<u8>, CodecError> {
         let (tables, shape) = self.tables_for(c, h, w);
-        let payload = latent_payload::encode(&symbols, &tables, &shape)?;
+        let payload = latent_payload::encode_symbols(symbols, &tables, &shape)?;
         Ok(WlFile { header, payload }.to_bytes()?)
     }
 

@@ -14,9 +14,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use core::mem::MaybeUninit;
-
-use crate::cores::{in_parts, zeroed};
+use crate::cores::in_parts;
 use crate::wpt::{DEC_HI, DEC_LO, REC_HI, REC_LO};
 
 /// Forward 2D packet transform of `channels` planes of `height × width` (multiples of
@@ -37,15 +35,6 @@ pub fn forward_2d(
 /// [`forward_2d`] of planes whose rows `fill_row(plane, row, out)` writes, each once, as
 /// the transform needs them: the caller's own layout (an image's interleaved, unpadded
 /// samples) is read where it lies, with no planar copy made first.
-///
-/// Every level splits every band along both axes, and the two axes' filters touch
-/// different indices, so the whole transform is the rows' packet transform of all levels
-/// followed by the columns' of all levels (the order differs from level by level, so the
-/// floats may differ by rounding; only an encoder runs this). Each row's levels stay in
-/// the first-level cache; the columns go `LANES` at a time through all their levels in a
-/// tile of `height × LANES`, and only the last level writes the packet planes. Every value
-/// is read and written twice in all, not twice per level: on a 768×512 photo the
-/// level-by-level transform moved ≈ 50 MB through the caches for 3 levels, this ≈ 18.
 pub fn forward_2d_from_rows(
     channels: usize,
     height: usize,
@@ -53,13 +42,46 @@ pub fn forward_2d_from_rows(
     levels: usize,
     fill_row: impl Fn(usize, usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
+    let mosaic = Mosaic {
+        channels,
+        height,
+        width,
+        levels,
+    };
+    mosaic.to_planes(&forward_2d_mosaic(mosaic, fill_row))
+}
+
+/// The forward transform of [`forward_2d_from_rows`], its packets left where the columns'
+/// levels put them ([`Mosaic`]) instead of copied out into planes of their own: the
+/// encoder reads them there, so an encode does not fault in a second image-sized buffer
+/// of floats (docs/performance.md, ninth session).
+///
+/// Every level splits every band along both axes, and the two axes' filters touch
+/// different indices, so the whole transform is the rows' packet transform of all levels
+/// followed by the columns' of all levels (the order differs from level by level, so the
+/// floats may differ by rounding; only an encoder runs this). Each row's levels stay in
+/// the first-level cache; the columns go `LANES` at a time through all their levels in a
+/// tile of `height × LANES`, and the last level's tile is written back over the columns
+/// it came from. Every value is read and written twice in all, not twice per level: on a
+/// 768×512 photo the level-by-level transform moved ≈ 50 MB through the caches for 3
+/// levels, this ≈ 18.
+pub fn forward_2d_mosaic(
+    mosaic: Mosaic,
+    fill_row: impl Fn(usize, usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let Mosaic {
+        channels,
+        height,
+        width,
+        levels,
+    } = mosaic;
     let (bands, len) = (1usize << levels, channels * height * width);
     assert!(
         height % bands == 0 && width % bands == 0,
         "{height}×{width} cannot be split {levels} times"
     );
     // Rows: every row becomes its 2^levels bands of width/2^levels, in packet order.
-    let by_w = crate::cores::filled_in_parts(len, width.max(1), len, |first, part| {
+    let mut by_w = crate::cores::filled_in_parts(len, width.max(1), len, |first, part| {
         let (mut row, mut next, mut phases) = (vec![0.0; width], vec![0.0; width], Vec::new());
         for (i, out) in part.chunks_exact_mut(width).enumerate() {
             fill_row((first + i) / height, (first + i) % height, &mut row);
@@ -69,54 +91,126 @@ pub fn forward_2d_from_rows(
     if levels == 0 {
         return by_w;
     }
-    // Columns: the unit is one width band of one plane, whose columns end in 2^levels
-    // packet planes of their own (the height bands), so units write apart.
-    let (lh, lw) = (height >> levels, width >> levels);
-    // The packet planes are zeroed by the unit that writes them ([`filled_in_parts`]).
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    let mut planes: Vec<Option<&mut [MaybeUninit<f32>]>> = out.spare_capacity_mut()[..len]
-        .chunks_exact_mut(lh * lw)
-        .map(Some)
-        .collect();
-    // (plane, width band, its packet planes, not yet written).
-    type Unit<'a> = (usize, usize, Vec<&'a mut [MaybeUninit<f32>]>);
-    let mut units: Vec<Unit> = (0..channels)
+    // Columns: the unit is one width band of one plane, a strip of columns no other unit
+    // reads or writes, so the units write their packets back in place.
+    let lw = width >> levels;
+    let mut units: Vec<(usize, usize)> = (0..channels)
         .flat_map(|c| (0..bands).map(move |bw| (c, bw)))
-        .map(|(c, bw)| {
-            let first = c * bands * bands + 2 * spread_bits(bw);
-            let mine = (0..bands)
-                .map(|bh| planes[first + spread_bits(bh)].take().unwrap())
-                .collect();
-            (c, bw, mine)
-        })
         .collect();
-    // Every plane went to exactly one unit, so the units write all of `out`.
-    assert!(planes.iter().all(Option::is_none));
-    let src = &by_w;
+    let strips = Strips(by_w.as_mut_ptr());
+    let strips = &strips;
     crate::cores::in_parts_of_work(&mut units, 1, len, |_, group| {
         let mut tiles = [vec![0.0f32; height * LANES], vec![0.0f32; height * LANES]];
-        for (c, bw, planes) in group {
-            let planes = &mut planes.iter_mut().map(|p| zeroed(p)).collect::<Vec<_>>();
-            let plane = &src[*c * height * width + *bw * lw..];
+        for &mut (c, bw) in group {
             // Blocks of LANES columns, whose tiles stay in the second-level cache (whole
             // bands at once measured 50% slower); where the band is not a multiple of
-            // LANES, the last block overlaps the one before.
+            // LANES, the last block overlaps the one before. Columns are transformed
+            // independently, so the overlap's columns (read after the block before wrote
+            // them back) give wrong values only in lanes that are not written back.
             let n = LANES.min(lw);
+            let mut written = 0;
             for j in (0..lw).step_by(LANES).map(|j| j.min(lw - n)) {
-                column_levels(&plane[j..], height, width, n, levels, &mut tiles, planes, j);
+                let first = c * height * width + bw * lw + j;
+                let [tile, spare] = &mut tiles;
+                for (r, row) in tile.chunks_exact_mut(n).take(height).enumerate() {
+                    // SAFETY: columns `first..first + n` of every row of this plane lie in
+                    // this unit's strip, which no other thread touches.
+                    unsafe { strips.read(first + r * width, row) };
+                }
+                column_levels(height, n, levels, tile, spare);
+                let skip = written - j;
+                for (r, row) in tile.chunks_exact(n).take(height).enumerate() {
+                    // SAFETY: as above.
+                    unsafe { strips.write(first + r * width + skip, &row[skip..]) };
+                }
+                written = j + n;
             }
         }
     });
-    // SAFETY: the units zeroed (then wrote) every packet plane, all `len` values.
-    unsafe { out.set_len(len) };
-    out
+    by_w
 }
 
-/// `v` with a zero put above each of its bits: where a band index along one axis lands
-/// in the 2D packet number, whose digits (base 4) are 2·width bit + height bit per level.
-fn spread_bits(v: usize) -> usize {
+/// Where [`forward_2d_mosaic`] leaves the packets of `channels` planes of `height ×
+/// width` after `levels` levels: each plane is tiled by its `4^levels` packets as the
+/// columns' levels left them, the packet of width band `bw` and height band `bh` (numbered
+/// as in [`crate::wpt`]) at rows `bh·lh..` and columns `bw·lw..` of its plane, its rows
+/// `width` apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mosaic {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub levels: usize,
+}
+
+impl Mosaic {
+    /// A packet's height and width.
+    pub fn packet_shape(&self) -> (usize, usize) {
+        (self.height >> self.levels, self.width >> self.levels)
+    }
+
+    /// How many packets: `channels·4^levels`.
+    pub fn packets(&self) -> usize {
+        self.channels << (2 * self.levels)
+    }
+
+    /// Where packet `p` (numbered as [`forward_2d`]'s planes) starts.
+    pub fn origin(&self, p: usize) -> usize {
+        let per = 1 << (2 * self.levels);
+        let (c, q) = (p / per, p % per);
+        // The packet number's digits (base 4) are 2·width bit + height bit per level.
+        let (bw, bh) = (gather_bits(q >> 1), gather_bits(q));
+        let (lh, lw) = self.packet_shape();
+        (c * self.height + bh * lh) * self.width + bw * lw
+    }
+
+    /// The packets copied out into planes of their own, as [`forward_2d`] gives them.
+    pub fn to_planes(&self, mosaic: &[f32]) -> Vec<f32> {
+        assert_eq!(mosaic.len(), self.channels * self.height * self.width);
+        let (lh, lw) = self.packet_shape();
+        let mut planes = Vec::with_capacity(mosaic.len());
+        for p in 0..self.packets() {
+            let origin = self.origin(p);
+            for r in 0..lh {
+                planes.extend_from_slice(&mosaic[origin + r * self.width..][..lw]);
+            }
+        }
+        planes
+    }
+}
+
+/// Columns of planes that threads share out among themselves: each reads and writes
+/// only its own columns, through raw copies (no reference to the whole buffer exists
+/// while they run).
+struct Strips(*mut f32);
+
+// SAFETY: the callers of `read` and `write` keep every thread to columns of its own.
+unsafe impl Sync for Strips {}
+
+impl Strips {
+    /// Copies `out.len()` values from index `at` into `out`.
+    ///
+    /// # Safety
+    /// `at..at + out.len()` lies in the buffer, and no other thread writes it meanwhile.
+    unsafe fn read(&self, at: usize, out: &mut [f32]) {
+        unsafe { core::ptr::copy_nonoverlapping(self.0.add(at), out.as_mut_ptr(), out.len()) }
+    }
+
+    /// Copies `values` to index `at` on.
+    ///
+    /// # Safety
+    /// `at..at + values.len()` lies in the buffer, and no other thread reads or writes it
+    /// meanwhile.
+    unsafe fn write(&self, at: usize, values: &[f32]) {
+        unsafe { core::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len()) }
+    }
+}
+
+/// `v`'s even bits, packed: a band index along one axis, from a 2D packet number whose
+/// digits (base 4) are 2·width bit + height bit per level.
+fn gather_bits(v: usize) -> usize {
     (0..usize::BITS as usize / 2)
-        .map(|i| ((v >> i) & 1) << (2 * i))
+        .map(|i| ((v >> (2 * i)) & 1) << i)
         .sum()
 }
 
@@ -146,48 +240,24 @@ crate::cores::wide_vectors! {
     }
 }
 
-/// All `levels` down `n ≤ LANES` columns of a plane of `height` rows lying `stride`
-/// apart in `x`: every level but the last writes a tile (its bands one under another,
-/// `n` wide), the last writes the height bands' packet planes at column `at`.
-#[allow(clippy::too_many_arguments)]
+/// All `levels` down the `n ≤ LANES` columns of `tile` (`height` rows of `n`, its first
+/// `height·n` values), `spare` of the same size taking turns with it: each level splits
+/// every band of the one before into two, one under the other, so at the end `tile`
+/// holds the height bands in order, each `height/2^levels` rows.
 fn column_levels(
-    x: &[f32],
     height: usize,
-    stride: usize,
     n: usize,
     levels: usize,
-    tiles: &mut [Vec<f32>; 2],
-    planes: &mut [&mut [f32]],
-    at: usize,
+    tile: &mut Vec<f32>,
+    spare: &mut Vec<f32>,
 ) {
-    let lw = stride >> levels;
-    let [cur, next] = tiles;
     for l in 0..levels {
         let h = height >> l;
-        let last = l + 1 == levels;
         for b in 0..1 << l {
-            let (input, in_stride) = if l == 0 {
-                (x, stride)
-            } else {
-                (&cur[b * h * n..], n)
-            };
-            if last {
-                let (lo, hi) = planes[2 * b..].split_at_mut(1);
-                analyse_columns(
-                    input,
-                    h,
-                    n,
-                    in_stride,
-                    &mut lo[0][at..],
-                    &mut hi[0][at..],
-                    lw,
-                );
-            } else {
-                let (lo, hi) = next[b * h * n..][..h * n].split_at_mut(h / 2 * n);
-                analyse_columns(input, h, n, in_stride, lo, hi, n);
-            }
+            let (lo, hi) = spare[b * h * n..][..h * n].split_at_mut(h / 2 * n);
+            analyse_columns(&tile[b * h * n..], h, n, n, lo, hi, n);
         }
-        core::mem::swap(cur, next);
+        core::mem::swap(tile, spare);
     }
 }
 
@@ -578,7 +648,18 @@ mod tests {
     #[test]
     fn planes_match_the_tensor_transform() {
         let dev = Device::flex();
-        for (levels, h, w) in [(1, 2, 4), (2, 12, 8), (3, 24, 40), (4, 32, 16), (3, 8, 8)] {
+        // The last two: bands of 45 and 70 columns, whose last block of 32 overlaps the
+        // one before (written back in place).
+        let sizes = [
+            (1, 2, 4),
+            (2, 12, 8),
+            (3, 24, 40),
+            (4, 32, 16),
+            (3, 8, 8),
+            (3, 16, 360),
+            (2, 8, 280),
+        ];
+        for (levels, h, w) in sizes {
             let x = noise(3 * h * w, (levels * h * w) as u64);
             let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, 3, h, w]), &dev);
             let y_tensor = crate::wpt::wpt2d(t, levels);

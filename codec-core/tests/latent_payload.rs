@@ -468,3 +468,21 @@ proptest! {
         prop_assert_eq!(latent_payload::decode(&payload, &t, &sh).unwrap(), symbols);
     }
 }
+
+/// Symbols held in bytes (as an encoder of 8-bit latents holds them) code to the same
+/// payload as the same values in 32 bits.
+#[test]
+fn symbols_in_bytes_code_as_in_32_bits() {
+    for (channels, height, width, zero) in [(5, 17, 40, vec![1, 3]), (9, 33, 33, vec![])] {
+        let sh = shape(channels, height, width);
+        let t = tables(channels);
+        let symbols = latent(&sh, &zero, (channels * height) as u64);
+        let narrow: Vec<i8> = symbols.iter().map(|&s| i8::try_from(s).unwrap()).collect();
+        let wide = latent_payload::encode(&symbols, &t, &sh).unwrap();
+        let from_bytes =
+            latent_payload::encode_symbols(entropy::Symbols::Bytes(&narrow), &t, &sh).unwrap();
+        assert_eq!(from_bytes, wide, "{channels}×{height}×{width}");
+        let back = latent_payload::decode(&wide, &t, &sh).unwrap();
+        assert_eq!(back, symbols);
+    }
+}

@@ -39,6 +39,27 @@ fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
     )
 }
 
+/// The packets of [`packets`] where the forward transform leaves them, and where that is.
+fn mosaic(image: &RasterImage, levels: usize) -> (Vec<f32>, wpt_planes::Mosaic) {
+    let (planes, lh, lw) = packets(image, levels);
+    let layout = wpt_planes::Mosaic {
+        channels: 3,
+        height: lh << levels,
+        width: lw << levels,
+        levels,
+    };
+    // Each packet back at its place in the mosaic.
+    let mut mosaic = vec![0.0f32; planes.len()];
+    for (p, packet) in planes.chunks_exact(lh * lw).enumerate() {
+        for (r, row) in packet.chunks_exact(lw).enumerate() {
+            let at = layout.origin(p) + r * layout.width;
+            mosaic[at..at + lw].copy_from_slice(row);
+        }
+    }
+    assert_eq!(layout.to_planes(&mosaic), planes);
+    (mosaic, layout)
+}
+
 /// The symbols of Burn's encoder output, rounded by the scalar definition.
 fn burn_symbols(
     encoder: &Encoder,
@@ -89,6 +110,14 @@ fn shipped_image_encoders_match_burn() {
                 "image-q{q}: a colour transform per packet is sparse"
             );
             let ours = cpu.symbols(&x, lh * lw);
+            // The same from the packets where the transform leaves them, in bytes.
+            let (mosaic, layout) = mosaic(&image, model.config.levels);
+            assert!(cpu.fits_bytes(), "image-q{q}: 8-bit symbols");
+            let bytes = cpu.symbol_bytes_in_mosaic(&mosaic, &layout);
+            assert!(
+                bytes.iter().map(|&b| i32::from(b)).eq(ours.iter().copied()),
+                "image-q{q}, {name}: symbols in bytes"
+            );
             // The pipeline encodes with exactly these symbols.
             let (coded, shape) = model.image_symbols(&image, &Limits::default()).unwrap();
             assert_eq!(shape, [model.config.latent_dim, lh, lw]);
