@@ -339,6 +339,7 @@ impl Symbol for i8 {
         search.symbols_into(z, bias, wide);
         // Exact: only models whose symbols lie in −127..=127 come here (`fits_bytes`).
         for (o, &v) in out.iter_mut().zip(wide.iter()) {
+            debug_assert!(i8::try_from(v).is_ok(), "symbol {v} in a byte");
             *o = v as i8;
         }
     }
