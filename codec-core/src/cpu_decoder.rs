@@ -47,13 +47,16 @@ const G: [[f32; 3]; A] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// A 3×3 convolution in Winograd form (see [`G`]).
+/// A 3×3 convolution, and its weights in Winograd form (see [`G`]).
 #[derive(Debug, Clone)]
 struct Conv3 {
     cin: usize,
     cout: usize,
-    /// U_ξ = G g Gᵀ for ξ = A·i + j: A² matrices cin × cout.
-    wino: Vec<f32>,
+    /// The kernel, `[ci][tap][co]`.
+    taps: Vec<f32>,
+    /// U_ξ = G g Gᵀ for ξ = A·i + j: A² matrices cin × cout, made on first use where an
+    /// image needs several bands ([`Conv3::winograd`]).
+    wino: std::sync::OnceLock<Vec<f32>>,
     bias: Vec<f32>,
     /// The decoder's linear 1×1 skip, folded into the last conv: latent channels ×
     /// cout (its bias is in `bias`).
@@ -80,41 +83,14 @@ fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
     }
     let w = values(conv.weight.val())?;
     let mut bias = bias_of(conv, cout)?;
-    // U = G g Gᵀ for every (ci, co), a vector over co at a time: the weights are first
-    // laid out [ci][tap][co] so that each step is a loop along contiguous rows (this runs
-    // in every process that decodes; strided scalar code made it 15 ms).
+    // Laid out [ci][tap][co] so that each step of U = G g Gᵀ (`Conv3::make_winograd`),
+    // a vector over co at a time, is a loop along contiguous rows (this runs in every
+    // process that decodes; strided scalar code made it 15 ms).
     let mut taps = vec![0.0f32; cin * 9 * cout];
     for co in 0..cout {
         for ci in 0..cin {
             for t in 0..9 {
                 taps[(ci * 9 + t) * cout + co] = w[(co * cin + ci) * 9 + t];
-            }
-        }
-    }
-    let mut wino = vec![0.0f32; A * A * cin * cout];
-    let mut gg = vec![0.0f32; A * 3 * cout];
-    for ci in 0..cin {
-        let tap = |k: usize| &taps[(ci * 9 + k) * cout..][..cout];
-        // G g: row i, column x of the kernel, for every co.
-        for i in 0..A {
-            for x in 0..3 {
-                let dst = &mut gg[(3 * i + x) * cout..][..cout];
-                let (g0, g1, g2) = (tap(x), tap(3 + x), tap(6 + x));
-                let [a, b, c] = G[i];
-                for co in 0..cout {
-                    dst[co] = a * g0[co] + b * g1[co] + c * g2[co];
-                }
-            }
-        }
-        // (G g) Gᵀ.
-        for i in 0..A {
-            let row = |x: usize| &gg[(3 * i + x) * cout..][..cout];
-            let (h0, h1, h2) = (row(0), row(1), row(2));
-            for (j, &[a, b, c]) in G.iter().enumerate() {
-                let dst = &mut wino[((A * i + j) * cin + ci) * cout..][..cout];
-                for co in 0..cout {
-                    dst[co] = a * h0[co] + b * h1[co] + c * h2[co];
-                }
             }
         }
     }
@@ -141,10 +117,64 @@ fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
     Some(Conv3 {
         cin,
         cout,
-        wino,
+        taps,
+        wino: std::sync::OnceLock::new(),
         bias,
         skip,
     })
+}
+
+impl Conv3 {
+    /// The Winograd weights: kept from the first call on where `once` is false; where
+    /// it is true (an image of one band, each layer run once), made into `buf` and not
+    /// kept, so that the decode holds one layer's (up to 2.7 MB) instead of all of
+    /// them (10.6 MB of fresh memory for image-q3, most of a short decode's layout).
+    fn winograd<'a>(&'a self, once: bool, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        if let Some(kept) = self.wino.get() {
+            return kept;
+        }
+        if once {
+            self.make_winograd(buf);
+            return buf;
+        }
+        self.wino.get_or_init(|| {
+            let mut wino = Vec::new();
+            self.make_winograd(&mut wino);
+            wino
+        })
+    }
+
+    fn make_winograd(&self, wino: &mut Vec<f32>) {
+        let (cin, cout) = (self.cin, self.cout);
+        wino.clear();
+        wino.resize(A * A * cin * cout, 0.0);
+        let mut gg = vec![0.0f32; A * 3 * cout];
+        for ci in 0..cin {
+            let tap = |k: usize| &self.taps[(ci * 9 + k) * cout..][..cout];
+            // G g: row i, column x of the kernel, for every co.
+            for i in 0..A {
+                for x in 0..3 {
+                    let dst = &mut gg[(3 * i + x) * cout..][..cout];
+                    let (g0, g1, g2) = (tap(x), tap(3 + x), tap(6 + x));
+                    let [a, b, c] = G[i];
+                    for co in 0..cout {
+                        dst[co] = a * g0[co] + b * g1[co] + c * g2[co];
+                    }
+                }
+            }
+            // (G g) Gᵀ.
+            for i in 0..A {
+                let row = |x: usize| &gg[(3 * i + x) * cout..][..cout];
+                let (h0, h1, h2) = (row(0), row(1), row(2));
+                for (j, &[a, b, c]) in G.iter().enumerate() {
+                    let dst = &mut wino[((A * i + j) * cin + ci) * cout..][..cout];
+                    for co in 0..cout {
+                        dst[co] = a * h0[co] + b * h1[co] + c * h2[co];
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Padding of 1 on every side, as the decoder's convolutions have.
@@ -221,6 +251,8 @@ impl CpuDecoder {
         let band = band.max(1);
         let mut out = vec![0.0f32; pc * h * w];
         let mut work = Work::default();
+        // With one band each layer runs once: its Winograd weights are not kept.
+        let once = h <= band;
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
             // M times the receptive radius, from a row where the whole image's tiles
@@ -236,13 +268,14 @@ impl CpuDecoder {
                 top,
                 keep: (y0, y1),
             };
-            self.band(&mut work, latent, h, top, bottom - top, planes);
+            self.band(&mut work, latent, h, top, bottom - top, planes, once);
         }
         out
     }
 
     /// The network over latent rows `top .. top + rows` (zero outside them), writing the
-    /// packets of the rows `planes` keeps.
+    /// packets of the rows `planes` keeps; `once` as [`Conv3::winograd`] takes it.
+    #[allow(clippy::too_many_arguments)]
     fn band(
         &self,
         work: &mut Work,
@@ -251,11 +284,12 @@ impl CpuDecoder {
         top: usize,
         rows: usize,
         planes: Planes,
+        once: bool,
     ) {
         let (lc, w) = (self.conv_in.cin, planes.w);
         let width = self.conv_in.cout;
         let grid = Grid { rows, w };
-        let Work { lat, x, a, b } = work;
+        let Work { lat, x, a, b, u } = work;
         grid.zeroed(lat, lc);
         grid.fill(lat, &latent[top * w..], h * w, lc);
         grid.zeroed(a, width);
@@ -264,25 +298,34 @@ impl CpuDecoder {
         x.resize(rows * w * width, 0.0);
 
         // x = conv_in(latent); a = silu(x)
-        grid.conv(&self.conv_in, lat, None, Dest::Start { x, act: a });
+        let conv_in = self.conv_in.winograd(once, u);
+        grid.conv(&self.conv_in, conv_in, lat, None, Dest::Start { x, act: a });
         for [c1, c2] in &self.blocks {
             // b = silu(conv1(a)); x += conv2(b); a = silu(x)
-            grid.conv(c1, a, None, Dest::Act(b));
-            grid.conv(c2, b, None, Dest::Residual { x, act: a });
+            grid.conv(c1, c1.winograd(once, u), a, None, Dest::Act(b));
+            grid.conv(
+                c2,
+                c2.winograd(once, u),
+                b,
+                None,
+                Dest::Residual { x, act: a },
+            );
         }
         // packets = conv_out(a) + skip(latent)
-        grid.conv(&self.conv_out, a, Some(lat), Dest::Planes(planes));
+        let conv_out = self.conv_out.winograd(once, u);
+        grid.conv(&self.conv_out, conv_out, a, Some(lat), Dest::Planes(planes));
     }
 }
 
 /// Buffers reused from band to band (channels-last; `lat`, `a` and `b` with a zero
-/// border of one pixel).
+/// border of one pixel), and from layer to layer (`u`, Winograd weights not kept).
 #[derive(Default)]
 struct Work {
     lat: Vec<f32>,
     x: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
+    u: Vec<f32>,
 }
 
 /// The decoder's output, `[P, h, w]` planes, written in place by the threads of the last
@@ -392,7 +435,7 @@ impl Grid {
     /// Applies `conv` to the bordered `input` (and its skip to `skip`, the bordered
     /// latent), writing through `dest`. Natively the rows of tiles are shared out among
     /// the cores in contiguous runs.
-    fn conv(&self, conv: &Conv3, input: &[f32], skip: Option<&[f32]>, dest: Dest) {
+    fn conv(&self, conv: &Conv3, wino: &[f32], input: &[f32], skip: Option<&[f32]>, dest: Dest) {
         let (ty, _) = self.tiles();
         let work = self.rows * self.w * conv.cin * conv.cout;
         let threads = crate::cores::threads_for(work).min(ty).max(1);
@@ -427,7 +470,8 @@ impl Grid {
         };
         crate::cores::each_part(parts, |i, part| {
             let first = i * per;
-            conv_tiles(self, conv, input, skip, first..(first + per).min(ty), part)
+            let rows = first..(first + per).min(ty);
+            conv_tiles(self, conv, wino, input, skip, rows, part)
         });
     }
 
@@ -435,9 +479,11 @@ impl Grid {
     /// transform, A² products, output transform and epilogue. `dest` starts at the
     /// first pixel row of these tiles.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn conv_tiles(
         &self,
         conv: &Conv3,
+        wino: &[f32],
         input: &[f32],
         skip: Option<&[f32]>,
         tile_rows: core::ops::Range<usize>,
@@ -477,7 +523,7 @@ impl Grid {
                     cout,
                     &v[xi * n * cin..],
                     cin,
-                    &conv.wino[xi * cin * cout..],
+                    &wino[xi * cin * cout..],
                     cout,
                 );
             }
@@ -538,12 +584,13 @@ crate::cores::wide_vectors! {
     fn conv_tiles(
         grid: &Grid,
         conv: &Conv3,
+        wino: &[f32],
         input: &[f32],
         skip: Option<&[f32]>,
         tile_rows: core::ops::Range<usize>,
         dest: RowsDest<'_>,
     ) {
-        grid.conv_tiles(conv, input, skip, tile_rows, dest)
+        grid.conv_tiles(conv, wino, input, skip, tile_rows, dest)
     }
 }
 
