@@ -184,7 +184,7 @@ fn padding_is_one(conv: &Conv2d) -> bool {
 }
 
 /// The image decoder's layers in the form [`CpuDecoder::decode`] computes them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CpuDecoder {
     conv_in: Conv3,
     blocks: Vec<[Conv3; 2]>,
@@ -192,6 +192,8 @@ pub struct CpuDecoder {
     conv_out: Conv3,
     /// Rows of latent around a band that reach its pixels (the receptive radius).
     radius: usize,
+    /// Whether this decoder has decoded before ([`Conv3::winograd`]).
+    decoded: core::sync::atomic::AtomicBool,
 }
 
 impl CpuDecoder {
@@ -223,6 +225,7 @@ impl CpuDecoder {
             blocks,
             conv_out: conv3(&decoder.conv_out, decoder.skip.as_ref())?,
             radius: config.decoder_radius()?,
+            decoded: core::sync::atomic::AtomicBool::new(false),
         };
         let width = decoder.conv_in.cout;
         let chained = decoder
@@ -251,8 +254,13 @@ impl CpuDecoder {
         let band = band.max(1);
         let mut out = vec![0.0f32; pc * h * w];
         let mut work = Work::default();
-        // With one band each layer runs once: its Winograd weights are not kept.
-        let once = h <= band;
+        // With one band each layer runs once: the first such decode of a process keeps
+        // no Winograd weights (a short `walloc decode` needs them once); any later decode
+        // keeps them, so a batch makes them once.
+        let once = h <= band
+            && !self
+                .decoded
+                .swap(true, core::sync::atomic::Ordering::Relaxed);
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
             // M times the receptive radius, from a row where the whole image's tiles
