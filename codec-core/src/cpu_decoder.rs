@@ -54,8 +54,8 @@ struct Conv3 {
     cout: usize,
     /// The kernel, `[ci][tap][co]`.
     taps: Vec<f32>,
-    /// U_ξ = G g Gᵀ for ξ = A·i + j: A² matrices cin × cout, made on first use where an
-    /// image needs several bands ([`Conv3::winograd`]).
+    /// U_ξ = G g Gᵀ for ξ = A·i + j: A² matrices cin × cout, kept once made for more
+    /// than one use ([`Conv3::winograd`]).
     wino: std::sync::OnceLock<Vec<f32>>,
     bias: Vec<f32>,
     /// The decoder's linear 1×1 skip, folded into the last conv: latent channels ×
