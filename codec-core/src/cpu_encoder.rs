@@ -171,12 +171,7 @@ impl CpuEncoder {
     /// `positions` symbols. The latent channels are shared out among the cores.
     pub fn symbols(&self, packets: &[f32], positions: usize) -> Vec<i32> {
         assert_eq!(packets.len(), self.cin * positions, "packet planes");
-        self.symbols_of(&Packets {
-            values: packets,
-            origins: (0..self.cin).map(|p| p * positions).collect(),
-            shape: (1, positions),
-            stride: positions,
-        })
+        self.symbols_of(&Packets::planes(packets, self.cin, positions))
     }
 
     /// [`symbols`](Self::symbols) of packets where the forward transform left them
@@ -211,12 +206,7 @@ impl CpuEncoder {
         let packets = match self.weights {
             Weights::Dense(_) => {
                 planes = layout.to_planes(mosaic);
-                Packets {
-                    values: &planes,
-                    origins: (0..self.cin).map(|p| p * lh * lw).collect(),
-                    shape: (1, lh * lw),
-                    stride: lh * lw,
-                }
+                Packets::planes(&planes, self.cin, lh * lw)
             }
             Weights::Sparse { .. } => Packets {
                 values: mosaic,
@@ -239,6 +229,8 @@ impl CpuEncoder {
         let per = self.cout.div_ceil(threads);
         crate::cores::filled_in_parts(len, per * positions, work, |i, part| match &self.weights {
             Weights::Dense(weight) => {
+                // Dense products are only handed planes (`Packets::planes`).
+                debug_assert_eq!(packets.stride, positions, "planes");
                 let planes = &packets.values[..self.cin * positions];
                 self.dense_channels(weight, planes, positions, i * per, part)
             }
@@ -353,6 +345,19 @@ struct Packets<'a> {
     origins: Vec<usize>,
     shape: (usize, usize),
     stride: usize,
+}
+
+impl<'a> Packets<'a> {
+    /// `count` planes of `positions` values, one after another (what the dense products
+    /// read).
+    fn planes(values: &'a [f32], count: usize, positions: usize) -> Self {
+        Packets {
+            values,
+            origins: (0..count).map(|p| p * positions).collect(),
+            shape: (1, positions),
+            stride: positions,
+        }
+    }
 }
 
 /// Whether the CPU has the fused multiply-adds (x86-64 with AVX2 and FMA) that gemm's
