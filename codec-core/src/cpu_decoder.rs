@@ -67,22 +67,56 @@ fn values<const D: usize>(t: Tensor<D>) -> Option<Vec<f32>> {
     t.into_data().try_into_vec::<f32>().ok()
 }
 
-fn bias_of(conv: &Conv2d, cout: usize) -> Option<Vec<f32>> {
-    match &conv.bias {
-        Some(b) => values(b.val()),
-        None => Some(vec![0.0; cout]),
+/// A convolution's weights as plain floats: `[cout, cin, kh, kw]` row-major, and the bias
+/// (zero where `None`).
+struct ConvParts {
+    dims: [usize; 4],
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+}
+
+impl ConvParts {
+    /// Burn's conv, where it is plain (stride 1, dilation 1, one group).
+    fn of(conv: &Conv2d) -> Option<Self> {
+        if conv.stride != [1, 1] || conv.dilation != [1, 1] || conv.groups != 1 {
+            return None;
+        }
+        let bias = match &conv.bias {
+            Some(b) => Some(values(b.val())?),
+            None => None,
+        };
+        Some(Self {
+            dims: conv.weight.dims(),
+            weight: values(conv.weight.val())?,
+            bias,
+        })
+    }
+
+    fn bias(&mut self) -> Vec<f32> {
+        self.bias.take().unwrap_or_else(|| vec![0.0; self.dims[0]])
     }
 }
 
 /// `conv` (3×3, stride 1, dilation 1, padding 1) with `skip` (1×1) folded in.
 fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
-    let [cout, cin, kh, kw] = conv.weight.dims();
-    let simple = |c: &Conv2d| c.stride == [1, 1] && c.dilation == [1, 1] && c.groups == 1;
-    if [kh, kw] != [3, 3] || !simple(conv) {
+    let skip = match skip {
+        Some(s) => Some(ConvParts::of(s)?),
+        None => None,
+    };
+    conv3_of(ConvParts::of(conv)?, skip)
+}
+
+/// [`conv3`] from plain weights.
+fn conv3_of(mut conv: ConvParts, skip: Option<ConvParts>) -> Option<Conv3> {
+    let [cout, cin, kh, kw] = conv.dims;
+    if [kh, kw] != [3, 3] || conv.weight.len() != cout * cin * 9 {
         return None;
     }
-    let w = values(conv.weight.val())?;
-    let mut bias = bias_of(conv, cout)?;
+    let mut bias = conv.bias();
+    if bias.len() != cout {
+        return None;
+    }
+    let w = &conv.weight;
     // Laid out [ci][tap][co] so that each step of U = G g Gᵀ (`Conv3::make_winograd`),
     // a vector over co at a time, is a loop along contiguous rows (this runs in every
     // process that decodes; strided scalar code made it 15 ms).
@@ -96,19 +130,22 @@ fn conv3(conv: &Conv2d, skip: Option<&Conv2d>) -> Option<Conv3> {
     }
     let skip = match skip {
         None => None,
-        Some(s) => {
-            let [sout, sin, sh, sw] = s.weight.dims();
-            if sout != cout || [sh, sw] != [1, 1] || !simple(s) {
+        Some(mut s) => {
+            let [sout, sin, sh, sw] = s.dims;
+            if sout != cout || [sh, sw] != [1, 1] || s.weight.len() != sout * sin {
                 return None;
             }
-            let sw = values(s.weight.val())?;
             let mut t = vec![0.0f32; sin * cout];
             for co in 0..cout {
                 for cj in 0..sin {
-                    t[cj * cout + co] = sw[co * sin + cj];
+                    t[cj * cout + co] = s.weight[co * sin + cj];
                 }
             }
-            for (b, s) in bias.iter_mut().zip(bias_of(s, cout)?) {
+            let sb = s.bias();
+            if sb.len() != cout {
+                return None;
+            }
+            for (b, s) in bias.iter_mut().zip(sb) {
                 *b += s;
             }
             Some((sin, t))
@@ -238,6 +275,76 @@ impl CpuDecoder {
             .as_ref()
             .is_none_or(|(n, _)| *n == decoder.conv_in.cin);
         (chained && decoder.conv_out.cin == width && skip_fits).then_some(decoder)
+    }
+
+    /// [`new`](Self::new) from a model's weights (burnpack) without building its
+    /// networks: `walloc decode` built Burn's decoder only for this to read its weights
+    /// back out, 3 MB of fresh memory and a copy of every weight (docs/performance.md,
+    /// tenth session). The layers are those `nets::Decoder::new` makes of `config`; `None`
+    /// where `new` would give `None`, or a tensor is missing, left over, not 32-bit
+    /// floats, or not of its layer's shape.
+    pub fn from_pack(weights: burn::tensor::Bytes, config: &CodecConfig) -> Option<Self> {
+        if config.modality != ModalityKind::Image || config.attention || config.group_norm {
+            return None;
+        }
+        let mut tensors = alloc::collections::BTreeMap::new();
+        for tensor in burn_pack::Reader::from_bytes(weights)
+            .ok()?
+            .into_tensors()
+            .ok()?
+        {
+            let (name, dtype, shape, _, bytes) = tensor.into_parts().ok()?;
+            let Some(name) = name.strip_prefix("decoder.") else {
+                continue;
+            };
+            if dtype != burn::tensor::DType::F32 {
+                return None;
+            }
+            let floats = bytes.chunks_exact(4);
+            let floats = floats.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            tensors.insert(
+                name.to_owned(),
+                (shape.to_vec(), floats.collect::<Vec<_>>()),
+            );
+        }
+        let mut layer = |name: &str, dims: [usize; 4]| {
+            let (shape, weight) = tensors.remove(&alloc::format!("{name}.weight"))?;
+            let (bias_shape, bias) = tensors.remove(&alloc::format!("{name}.bias"))?;
+            (shape == dims && bias_shape == [dims[0]]).then_some(ConvParts {
+                dims,
+                weight,
+                bias: Some(bias),
+            })
+        };
+        let (w, lc, pc) = (
+            config.decoder_width,
+            config.latent_dim,
+            config.packet_channels(),
+        );
+        let conv_in = conv3_of(layer("conv_in", [w, lc, 3, 3])?, None)?;
+        let blocks = (0..config.decoder_blocks)
+            .map(|b| {
+                let conv1 = layer(&alloc::format!("blocks.{b}.conv1"), [w, w, 3, 3])?;
+                let conv2 = layer(&alloc::format!("blocks.{b}.conv2"), [w, w, 3, 3])?;
+                Some([conv3_of(conv1, None)?, conv3_of(conv2, None)?])
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let skip = match config.decoder_skip {
+            true => Some(layer("skip", [pc, lc, 1, 1])?),
+            false => None,
+        };
+        let conv_out = conv3_of(layer("conv_out", [pc, w, 3, 3])?, skip)?;
+        // Decoder weights left over belong to layers `config` does not have.
+        if !tensors.is_empty() {
+            return None;
+        }
+        Some(Self {
+            conv_in,
+            blocks,
+            conv_out,
+            radius: config.decoder_radius()?,
+            decoded: core::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// Latent channels in, packet channels out.

@@ -350,6 +350,21 @@ impl Model {
         })
     }
 
+    /// The device the networks run on: the one the weights were loaded for where the
+    /// networks are not built yet, so that asking does not build them (decoding reads
+    /// the inverse companding from a tensor op on it, and builds no networks).
+    pub(crate) fn device(&self) -> Device {
+        match (self.codec.get(), &self.weights) {
+            (None, Some((_, device))) => device.clone(),
+            _ => self
+                .codec()
+                .devices()
+                .into_iter()
+                .next()
+                .unwrap_or_else(Device::flex),
+        }
+    }
+
     /// The networks, taken out of the model (to train them further).
     pub fn into_codec(self) -> Codec {
         self.codec();
@@ -357,10 +372,16 @@ impl Model {
     }
 
     /// The decoder network as [`CpuDecoder`] computes it, where it applies. Its weights
-    /// are the codec's as they were at the first call.
+    /// are the codec's as they were at the first call: read from the model's weights
+    /// where the networks have not been built (decoding builds none).
     pub fn cpu_decoder(&self) -> Option<&CpuDecoder> {
         self.cpu_decoder
-            .get_or_init(|| CpuDecoder::new(&self.codec().decoder, &self.config))
+            .get_or_init(|| match (self.codec.get(), &self.weights) {
+                (None, Some((weights, _))) => {
+                    CpuDecoder::from_pack(static_bytes(weights), &self.config)
+                }
+                _ => CpuDecoder::new(&self.codec().decoder, &self.config),
+            })
             .as_ref()
     }
 

@@ -104,6 +104,44 @@ fn random_decoders_match_burn_in_any_band() {
     }
 }
 
+/// Read from a model's weights (what `walloc decode` does, building no networks), the
+/// decoder is the one read from Burn's layers, to the bit; weights of another shape are
+/// refused rather than misread.
+#[test]
+fn decoders_from_weights_equal_decoders_from_networks() {
+    use burn::module::Module;
+    let device = Device::flex();
+    for (latent, width, blocks, skip) in [(12, 16, 0, false), (8, 24, 2, true)] {
+        let mut config = CodecConfig::preset("image-small")
+            .unwrap()
+            .with_decoder_skip(skip);
+        config.latent_dim = latent;
+        config.decoder_width = width;
+        config.decoder_blocks = blocks;
+        let codec = Codec::new(&config, &device);
+        let from_layers = CpuDecoder::new(&codec.decoder, &config).unwrap();
+        let pack = codec.clone().into_record().into_bytes().unwrap();
+        let from_pack = CpuDecoder::from_pack(pack.clone(), &config)
+            .unwrap_or_else(|| panic!("{latent}/{width}/{blocks}: the pack reads"));
+        let (h, w) = (9, 13);
+        let z = Tensor::<4>::random([1, latent, h, w], Distribution::Normal(0.0, 2.0), &device);
+        let z = values(z);
+        assert_eq!(
+            from_pack.decode(&z, h, w, h),
+            from_layers.decode(&z, h, w, h)
+        );
+        let mut wider = config.clone();
+        wider.decoder_width += 8;
+        assert!(CpuDecoder::from_pack(pack.clone(), &wider).is_none());
+        let mut deeper = config.clone();
+        deeper.decoder_blocks += 1;
+        assert!(CpuDecoder::from_pack(pack.clone(), &deeper).is_none());
+        let mut without_skip = config.clone();
+        without_skip.decoder_skip = false;
+        assert_eq!(CpuDecoder::from_pack(pack, &without_skip).is_none(), skip);
+    }
+}
+
 #[test]
 fn decoders_it_does_not_compute_stay_with_burn() {
     let device = Device::flex();
