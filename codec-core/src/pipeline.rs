@@ -242,7 +242,7 @@ impl Model {
         let stride = self.config.stride();
         let (ph, pw) = (lh * stride, lw * stride);
         let packets = match self.cpu_decoder() {
-            Some(decoder) => decoder.decode(&y, lh, lw, tile),
+            Some(decoder) => decoder.decode_owned(y, lh, lw, tile),
             None => {
                 let y = self.latent_tensor(y, header.latent_shape);
                 to_vec(self.codec().decode_latent_tiled(y, &self.config, tile))?

@@ -78,7 +78,12 @@ fn shipped_image_decoders_match_burn() {
 #[test]
 fn random_decoders_match_burn_in_any_band() {
     let device = Device::flex();
-    for (latent, width, blocks, skip) in [(12, 16, 0, false), (8, 24, 2, true), (48, 32, 1, true)] {
+    for (latent, width, blocks, skip) in [
+        (12, 16, 0, false),
+        (8, 24, 2, true),
+        (48, 32, 1, true),
+        (192, 16, 1, true),
+    ] {
         let mut config = CodecConfig::preset("image-small")
             .unwrap()
             .with_decoder_skip(skip);
@@ -100,6 +105,15 @@ fn random_decoders_match_burn_in_any_band() {
         // Bands with their margins give exactly the whole latent's result.
         for band in [1, 2, 5, h - 1] {
             assert_eq!(cpu.decode(&z, h, w, band), whole, "band {band}");
+        }
+        // So does the call that writes the packets over the latent (which it does for one
+        // band with as many packet channels as latent channels, the last case here).
+        for band in [h, h + 3, 4] {
+            let owned = cpu.decode_owned(z.clone(), h, w, band);
+            assert_eq!(
+                owned, whole,
+                "{latent}/{width}/{blocks}, over the latent, band {band}"
+            );
         }
     }
 }
