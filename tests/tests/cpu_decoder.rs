@@ -73,6 +73,18 @@ fn shipped_image_decoders_match_burn() {
     }
 }
 
+/// An image configuration whose decoder the channels-last path computes: `latent`
+/// channels in, `blocks` residual blocks of `width`, with or without the linear skip.
+fn plain_decoder(latent: usize, width: usize, blocks: usize, skip: bool) -> CodecConfig {
+    let mut config = CodecConfig::preset("image-small")
+        .unwrap()
+        .with_decoder_skip(skip);
+    config.latent_dim = latent;
+    config.decoder_width = width;
+    config.decoder_blocks = blocks;
+    config
+}
+
 /// Random weights of every shape the path accepts (with and without the linear skip,
 /// zero to two blocks), on a latent wider than tall and bands of every height.
 #[test]
@@ -84,12 +96,7 @@ fn random_decoders_match_burn_in_any_band() {
         (48, 32, 1, true),
         (192, 16, 1, true),
     ] {
-        let mut config = CodecConfig::preset("image-small")
-            .unwrap()
-            .with_decoder_skip(skip);
-        config.latent_dim = latent;
-        config.decoder_width = width;
-        config.decoder_blocks = blocks;
+        let config = plain_decoder(latent, width, blocks, skip);
         let codec = Codec::new(&config, &device);
         let cpu = CpuDecoder::new(&codec.decoder, &config).expect("a plain image decoder");
         let (h, w) = (11, 17);
@@ -126,12 +133,7 @@ fn decoders_from_weights_equal_decoders_from_networks() {
     use burn::module::Module;
     let device = Device::flex();
     for (latent, width, blocks, skip) in [(12, 16, 0, false), (8, 24, 2, true)] {
-        let mut config = CodecConfig::preset("image-small")
-            .unwrap()
-            .with_decoder_skip(skip);
-        config.latent_dim = latent;
-        config.decoder_width = width;
-        config.decoder_blocks = blocks;
+        let config = plain_decoder(latent, width, blocks, skip);
         let codec = Codec::new(&config, &device);
         let from_layers = CpuDecoder::new(&codec.decoder, &config).unwrap();
         let pack = codec.clone().into_record().into_bytes().unwrap();
