@@ -488,7 +488,7 @@ struct Planes {
 }
 
 // SAFETY: threads given a `Planes` write disjoint pixels (their own rows) of a buffer
-// that outlives them (`CpuDecoder::decode` waits for every band).
+// that outlives them (`decode` and `decode_owned` wait for every band).
 unsafe impl Send for Planes {}
 unsafe impl Sync for Planes {}
 
