@@ -27,34 +27,23 @@ pub fn forward_2d(
     levels: usize,
 ) -> Vec<f32> {
     assert_eq!(x.len(), channels * height * width);
-    forward_2d_from_rows(channels, height, width, levels, |plane, row, out| {
-        out.copy_from_slice(&x[(plane * height + row) * width..][..width])
-    })
-}
-
-/// [`forward_2d`] of planes whose rows `fill_row(plane, row, out)` writes, each once, as
-/// the transform needs them: the caller's own layout (an image's interleaved, unpadded
-/// samples) is read where it lies, with no planar copy made first.
-pub fn forward_2d_from_rows(
-    channels: usize,
-    height: usize,
-    width: usize,
-    levels: usize,
-    fill_row: impl Fn(usize, usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
     let mosaic = Mosaic {
         channels,
         height,
         width,
         levels,
     };
-    mosaic.to_planes(&forward_2d_mosaic(mosaic, fill_row))
+    mosaic.to_planes(&forward_2d_mosaic(mosaic, |plane, row, out| {
+        out.copy_from_slice(&x[(plane * height + row) * width..][..width])
+    }))
 }
 
-/// The forward transform of [`forward_2d_from_rows`], its packets left where the columns'
-/// levels put them ([`Mosaic`]) instead of copied out into planes of their own: the
-/// encoder reads them there, so an encode does not fault in a second image-sized buffer
-/// of floats (docs/performance.md, ninth session).
+/// [`forward_2d`] of planes whose rows `fill_row(plane, row, out)` writes, each once, as
+/// the transform needs them (the caller's own layout, such as an image's interleaved,
+/// unpadded samples, is read where it lies, with no planar copy made first), its packets
+/// left where the columns' levels put them ([`Mosaic`]) instead of copied out into
+/// planes of their own: the encoder reads them there, so an encode does not fault in a
+/// second image-sized buffer of floats (docs/performance.md, ninth session).
 ///
 /// Every level splits every band along both axes, and the two axes' filters touch
 /// different indices, so the whole transform is the rows' packet transform of all levels
