@@ -7,9 +7,11 @@
 //! layout traffic and page faults, and the passes between the products run on one core.
 //! Here activations stay channels-last with a zero border for the whole network; each 3×3
 //! convolution is Winograd's F(4×4, 3×3) (see [`G`]), 4× fewer multiply-adds; the output
-//! transform also adds the bias, applies SiLU and the residual; the decoder's 1×1 linear
-//! skip is one more product into the packet planes, which the last layer writes in place;
-//! and each core works through its own rows of every layer with single-threaded products.
+//! transform also adds the bias, applies SiLU and the residual; the latent is read where
+//! it lies, as planes (the first layer copies a few rows at a time to channels-last), the
+//! decoder's 1×1 linear skip is one product from those planes into the packet planes, to
+//! which the last layer adds in place; and each core works through its own rows of every
+//! layer with single-threaded products.
 //! Each output pixel is computed the same way whichever rows or band it falls in, so
 //! banded decoding gives the whole-image result exactly.
 //!
@@ -52,8 +54,8 @@ const G: [[f32; 3]; A] = [
 struct Conv3 {
     cin: usize,
     cout: usize,
-    /// The kernel, `[ci][tap][co]`.
-    taps: Vec<f32>,
+    /// The kernel as the model stores it, `[co][ci][tap]`.
+    weight: Vec<f32>,
     /// U_ξ = G g Gᵀ for ξ = A·i + j: A² matrices cin × cout, kept once made for more
     /// than one use ([`Conv3::winograd`]).
     wino: std::sync::OnceLock<Vec<f32>>,
@@ -116,18 +118,6 @@ fn conv3_of(mut conv: ConvParts, skip: Option<ConvParts>) -> Option<Conv3> {
     if bias.len() != cout {
         return None;
     }
-    let w = &conv.weight;
-    // Laid out [ci][tap][co] so that each step of U = G g Gᵀ (`Conv3::make_winograd`),
-    // a vector over co at a time, is a loop along contiguous rows (this runs in every
-    // process that decodes; strided scalar code made it 15 ms).
-    let mut taps = vec![0.0f32; cin * 9 * cout];
-    for co in 0..cout {
-        for ci in 0..cin {
-            for t in 0..9 {
-                taps[(ci * 9 + t) * cout + co] = w[(co * cin + ci) * 9 + t];
-            }
-        }
-    }
     let skip = match skip {
         None => None,
         Some(mut s) => {
@@ -154,7 +144,7 @@ fn conv3_of(mut conv: ConvParts, skip: Option<ConvParts>) -> Option<Conv3> {
     Some(Conv3 {
         cin,
         cout,
-        taps,
+        weight: conv.weight,
         wino: std::sync::OnceLock::new(),
         bias,
         skip,
@@ -186,8 +176,18 @@ impl Conv3 {
         wino.clear();
         wino.resize(A * A * cin * cout, 0.0);
         let mut gg = vec![0.0f32; A * 3 * cout];
+        // One input channel's kernel at a time laid out `[tap][co]`, so that each step of
+        // U = G g Gᵀ, a vector over co at a time, is a loop along contiguous rows (this
+        // runs in every process that decodes; strided scalar code made it 15 ms). A copy
+        // of the whole kernel so laid out was 2.65 MB of a decode's fresh memory.
+        let mut taps = vec![0.0f32; 9 * cout];
         for ci in 0..cin {
-            let tap = |k: usize| &self.taps[(ci * 9 + k) * cout..][..cout];
+            for (co, kernel) in self.weight.chunks_exact(cin * 9).enumerate() {
+                for (t, &v) in kernel[ci * 9..][..9].iter().enumerate() {
+                    taps[t * cout + co] = v;
+                }
+            }
+            let tap = |k: usize| &taps[k * cout..][..cout];
             // G g: row i, column x of the kernel, for every co.
             for i in 0..A {
                 for x in 0..3 {
@@ -374,24 +374,30 @@ impl CpuDecoder {
                 rows: bottom - top,
                 w,
             };
-            self.load(&mut work, grid, &latent[top * w..], h * w);
+            self.load(&mut work, grid);
+            let latent = Latent {
+                ptr: latent[top * w..].as_ptr(),
+                plane: h * w,
+            };
             let planes = Planes {
                 ptr: out.as_mut_ptr(),
                 plane: h * w,
                 w,
                 top,
                 keep: (y0, y1),
+                add: false,
             };
-            self.layers(&mut work, grid, planes, once);
+            self.layers(&mut work, grid, latent, planes, once);
         }
         out
     }
 
     /// [`decode`](Self::decode), its packets written over the latent where that is
     /// possible (one band, as many packet channels as latent channels: every shipped
-    /// image model on an image up to `band` rows): the network reads its own copy of
-    /// the latent, so the packets need no buffer of their own (4.5 MB of fresh memory in
-    /// a short `walloc decode` of a 768×512 photo).
+    /// image model on an image up to `band` rows): the first layer has read the whole
+    /// latent before the skip writes the first packet, and the skip reads each pixel's
+    /// latent before it writes its packets, so the packets need no buffer of their own
+    /// (4.5 MB of fresh memory in a short `walloc decode` of a 768×512 photo).
     pub fn decode_owned(&self, mut latent: Vec<f32>, h: usize, w: usize, band: usize) -> Vec<f32> {
         let (lc, pc) = self.channels();
         assert_eq!(latent.len(), lc * h * w, "latent size");
@@ -401,16 +407,21 @@ impl CpuDecoder {
         let mut work = Work::default();
         let once = self.once(true);
         let grid = Grid { rows: h, w };
-        self.load(&mut work, grid, &latent, h * w);
+        self.load(&mut work, grid);
         // Every packet of the one band is written: the latent's values are all replaced.
+        // Both views are raw pointers: no reference to the buffer lives while it is
+        // written.
+        let ptr = latent.as_mut_ptr();
         let planes = Planes {
-            ptr: latent.as_mut_ptr(),
+            ptr,
             plane: h * w,
             w,
             top: 0,
             keep: (0, h),
+            add: false,
         };
-        self.layers(&mut work, grid, planes, once);
+        let view = Latent { ptr, plane: h * w };
+        self.layers(&mut work, grid, view, planes, once);
         latent
     }
 
@@ -425,48 +436,54 @@ impl CpuDecoder {
                 .swap(true, core::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The band's buffers sized and zeroed, its latent rows (from `latent`, planes
-    /// `plane` apart) copied in.
-    fn load(&self, work: &mut Work, grid: Grid, latent: &[f32], plane: usize) {
-        let (lc, width) = (self.conv_in.cin, self.conv_in.cout);
-        let Work { lat, x, a, b, .. } = work;
-        grid.zeroed(lat, lc);
-        grid.fill(lat, latent, plane, lc);
+    /// The band's buffers sized and zeroed.
+    fn load(&self, work: &mut Work, grid: Grid) {
+        let width = self.conv_in.cout;
+        let Work { x, a, b, .. } = work;
         grid.zeroed(a, width);
         grid.zeroed(b, width);
         x.clear();
         x.resize(grid.rows * grid.w * width, 0.0);
     }
 
-    /// The network over a band [`load`](Self::load)ed into `work`, writing the packets
-    /// of the rows `planes` keeps; `once` as [`Conv3::winograd`] takes it.
-    fn layers(&self, work: &mut Work, grid: Grid, planes: Planes, once: bool) {
-        let Work { lat, x, a, b, u } = work;
+    /// The network over the band of `latent` whose buffers [`load`](Self::load) made
+    /// in `work`, writing the packets of the rows `planes` keeps; `once` as
+    /// [`Conv3::winograd`] takes it. `planes` may be the latent's own buffer
+    /// ([`decode_owned`](Self::decode_owned)).
+    fn layers(&self, work: &mut Work, grid: Grid, latent: Latent, mut planes: Planes, once: bool) {
+        let Work { x, a, b, u } = work;
         // x = conv_in(latent); a = silu(x)
         let conv_in = self.conv_in.winograd(once, u);
-        grid.conv(&self.conv_in, conv_in, lat, None, Dest::Start { x, act: a });
+        let input = Input::Latent(latent);
+        grid.conv(&self.conv_in, conv_in, input, Dest::Start { x, act: a });
+        // packets = skip(latent), to which conv_out adds: the latent is not read again.
+        if let Some(skip) = &self.conv_out.skip {
+            grid.skip(skip, latent, planes);
+            planes.add = true;
+        }
         for [c1, c2] in &self.blocks {
             // b = silu(conv1(a)); x += conv2(b); a = silu(x)
-            grid.conv(c1, c1.winograd(once, u), a, None, Dest::Act(b));
-            grid.conv(
-                c2,
-                c2.winograd(once, u),
-                b,
-                None,
-                Dest::Residual { x, act: a },
-            );
+            let input = Input::Bordered(a);
+            grid.conv(c1, c1.winograd(once, u), input, Dest::Act(b));
+            let input = Input::Bordered(b);
+            let dest = Dest::Residual { x, act: a };
+            grid.conv(c2, c2.winograd(once, u), input, dest);
         }
-        // packets = conv_out(a) + skip(latent)
+        // packets += conv_out(a)
         let conv_out = self.conv_out.winograd(once, u);
-        grid.conv(&self.conv_out, conv_out, a, Some(lat), Dest::Planes(planes));
+        grid.conv(
+            &self.conv_out,
+            conv_out,
+            Input::Bordered(a),
+            Dest::Planes(planes),
+        );
     }
 }
 
-/// Buffers reused from band to band (channels-last; `lat`, `a` and `b` with a zero
-/// border of one pixel), and from layer to layer (`u`, Winograd weights not kept).
+/// Buffers reused from band to band (channels-last; `a` and `b` with a zero border of
+/// one pixel), and from layer to layer (`u`, Winograd weights not kept).
 #[derive(Default)]
 struct Work {
-    lat: Vec<f32>,
     x: Vec<f32>,
     a: Vec<f32>,
     b: Vec<f32>,
@@ -485,6 +502,9 @@ struct Planes {
     top: usize,
     /// Image rows written: `keep.0 .. keep.1`.
     keep: (usize, usize),
+    /// Whether the last layer adds to the packets (the skip's, written first) instead
+    /// of writing them.
+    add: bool,
 }
 
 // SAFETY: threads given a `Planes` write disjoint pixels (their own rows) of a buffer
@@ -502,6 +522,32 @@ impl Planes {
     fn at(&self, y: usize, x: usize) -> usize {
         (self.top + y) * self.w + x
     }
+}
+
+/// A band's latent, `[L, rows, w]` planes `plane` apart from the band's first row, read
+/// through a raw pointer: in [`CpuDecoder::decode_owned`] the same buffer is the packets,
+/// which the skip's threads write ([`Grid::skip`]).
+#[derive(Clone, Copy)]
+struct Latent {
+    ptr: *const f32,
+    plane: usize,
+}
+
+// SAFETY: threads only read the latent through a `Latent`, and only while no thread
+// writes the rows they read: the first layer before any packet is written, the skip each
+// pixel before its own packets.
+unsafe impl Send for Latent {}
+unsafe impl Sync for Latent {}
+
+/// A convolution's input.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// Channels-last with a zero border, as [`Grid::zeroed`] makes it.
+    Bordered(&'a [f32]),
+    /// The latent planes, copied to channels-last a few rows at a time: a whole bordered
+    /// copy of a 768×512 photo's latent (192 channels) was 5 MB of a decode's fresh
+    /// memory.
+    Latent(Latent),
 }
 
 /// Where a product's epilogue puts `v = product + bias` for each output pixel.
@@ -554,33 +600,9 @@ impl Grid {
         buf.resize((M * self.tiles().0 + 2) * self.bw() * channels, 0.0);
     }
 
-    /// Copies `channels` planes (`plane` apart, from this band's first row) into the
-    /// bordered channels-last `buf`, rows shared out among the cores.
-    fn fill(&self, buf: &mut [f32], planes: &[f32], plane: usize, channels: usize) {
-        let (w, bw) = (self.w, self.bw());
-        let threads = crate::cores::threads_for(self.rows * w * channels).min(self.rows);
-        let per = self.rows.div_ceil(threads.max(1));
-        let run = |first: usize, dst: &mut [f32]| {
-            for y in first..(first + per).min(self.rows) {
-                let row = &mut dst[((y - first) * bw + 1) * channels..][..w * channels];
-                for c in 0..channels {
-                    let src = &planes[c * plane + y * w..][..w];
-                    for (x, &v) in src.iter().enumerate() {
-                        row[x * channels + c] = v;
-                    }
-                }
-            }
-        };
-        let parts = buf[bw * channels..]
-            .chunks_mut(per * bw * channels)
-            .take(self.rows.div_ceil(per));
-        crate::cores::each_part(parts, |i, part| run(i * per, part));
-    }
-
-    /// Applies `conv` to the bordered `input` (and its skip to `skip`, the bordered
-    /// latent), writing through `dest`. Natively the rows of tiles are shared out among
-    /// the cores in contiguous runs.
-    fn conv(&self, conv: &Conv3, wino: &[f32], input: &[f32], skip: Option<&[f32]>, dest: Dest) {
+    /// Applies `conv` to `input`, writing through `dest`. Natively the rows of tiles
+    /// are shared out among the cores in contiguous runs.
+    fn conv(&self, conv: &Conv3, wino: &[f32], input: Input, dest: Dest) {
         let (ty, _) = self.tiles();
         let work = self.rows * self.w * conv.cin * conv.cout;
         let threads = crate::cores::threads_for(work).min(ty).max(1);
@@ -616,107 +638,179 @@ impl Grid {
         crate::cores::each_part(parts, |i, part| {
             let first = i * per;
             let rows = first..(first + per).min(ty);
-            conv_tiles(self, conv, wino, input, skip, rows, part)
+            conv_tiles(self, conv, wino, input, rows, part)
         });
     }
 
-    /// The conv for the tile rows `tile_rows`, [`TILES`] tiles at a time: input
-    /// transform, A² products, output transform and epilogue. `dest` starts at the
-    /// first pixel row of these tiles.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn conv_tiles(
+    /// The latent's rows for tile rows `tiles` (band rows M·start − 1 .. M·end + 1, zero
+    /// outside the band), bordered and channels-last as [`zeroed`](Self::zeroed) lays
+    /// out, into `strip`: its border columns are never written, so they stay zero.
+    fn strip(
         &self,
-        conv: &Conv3,
-        wino: &[f32],
-        input: &[f32],
-        skip: Option<&[f32]>,
-        tile_rows: core::ops::Range<usize>,
-        mut dest: RowsDest,
+        strip: &mut Vec<f32>,
+        latent: Latent,
+        cin: usize,
+        tiles: core::ops::Range<usize>,
     ) {
-        let (w, bw, cin, cout) = (self.w, self.bw(), conv.cin, conv.cout);
-        let (_, tx) = self.tiles();
-        let tiles = tile_rows.start * tx..tile_rows.end * tx;
-        let first_row = M * tile_rows.start;
-        let cap = TILES.min(tiles.len());
-        let mut v = vec![0.0f32; A * A * cap * cin];
-        let mut m = vec![0.0f32; A * A * cap * cout];
-        let mut scratch = vec![0.0f32; A * A * cin.max(cout)];
-        let mut out = vec![0.0f32; M * M * cout];
-        for t0 in tiles.clone().step_by(TILES) {
-            let n = TILES.min(tiles.end - t0);
-            for (i, t) in (t0..t0 + n).enumerate() {
-                let base = M * (t / tx) * bw + M * (t % tx);
-                // Bᵀ d B: along each row of the block (d B, row r at scratch[A·r..]),
-                // then down the columns into V_ξ, ξ = A·i + j.
-                for r in 0..A {
-                    let d = &input[(base + r * bw) * cin..][..A * cin];
-                    let d: [&[f32]; A] = core::array::from_fn(|j| &d[j * cin..][..cin]);
-                    transform_in(rows(&mut scratch[A * r * cin..], cin, cin), d);
-                }
-                for j in 0..A {
-                    let col: [&[f32]; A] =
-                        core::array::from_fn(|r| &scratch[(A * r + j) * cin..][..cin]);
-                    transform_in(rows(&mut v[(j * n + i) * cin..], A * n * cin, cin), col);
-                }
+        let (w, bw) = (self.w, self.bw());
+        let rows = M * tiles.len() + 2;
+        if strip.len() < rows * bw * cin {
+            strip.resize(rows * bw * cin, 0.0);
+        }
+        for (i, dst) in strip.chunks_exact_mut(bw * cin).take(rows).enumerate() {
+            let dst = &mut dst[cin..(w + 1) * cin];
+            // Band row, wrapping below zero for the top border.
+            let r = (M * tiles.start + i).wrapping_sub(1);
+            if r >= self.rows {
+                dst.fill(0.0);
+                continue;
             }
-            for xi in 0..A * A {
-                // m_ξ (n × cout) = v_ξ (n × cin) · U_ξ (cin × cout).
-                crate::matmul::product(
-                    (n, cout, cin),
-                    &mut m[xi * n * cout..],
-                    cout,
-                    &v[xi * n * cin..],
-                    cin,
-                    &wino[xi * cin * cout..],
-                    cout,
-                );
-            }
-            for (i, t) in (t0..t0 + n).enumerate() {
-                let mat: [&[f32]; A * A] =
-                    core::array::from_fn(|xi| &m[(xi * n + i) * cout..][..cout]);
-                winograd_out(&mut out, &mut scratch, cout, &mat, &conv.bias);
-                let (y0, x0) = (M * (t / tx), M * (t % tx));
-                for (k, v) in out.chunks_exact_mut(cout).enumerate() {
-                    let (y, x) = (y0 + k / M, x0 + k % M);
-                    if y >= self.rows || x >= w {
-                        continue;
-                    }
-                    let flat = ((y - first_row) * w + x) * cout;
-                    let bordered = ((y - first_row) * bw + x + 1) * cout;
-                    finish(&mut dest, (y, x), flat, bordered, v);
+            for c in 0..cin {
+                // SAFETY: row r of plane c lies in the band's latent, which no thread
+                // writes while the first layer reads it (see `Latent`).
+                let src = unsafe {
+                    core::slice::from_raw_parts(latent.ptr.add(c * latent.plane + r * w), w)
+                };
+                for (x, &v) in src.iter().enumerate() {
+                    dst[x * cin + c] = v;
                 }
             }
         }
-        if let (Some((sin, weights)), Some(lat), RowsDest::Planes(out)) = (&conv.skip, skip, dest) {
-            // The linear skip, row by row: packets += latent · S.
-            let last = (M * tile_rows.end).min(self.rows);
-            for y in (first_row..last).filter(|&y| out.keeps(y)) {
-                // SAFETY: the packets of row y (w pixels of stride 1, cout channels of
-                // stride `plane`) are this thread's (see `Planes`); the latent row (w × sin,
-                // pixel stride sin) and S (sin × cout) lie within their slices.
+    }
+
+    /// The packets of the rows `planes` keeps set to the linear skip of the latent,
+    /// `latent · S` (`skip` = (latent channels, S)), rows shared out among the cores.
+    /// Each thread reads a row's latent whole before it writes that row's packets, so
+    /// `planes` may be the latent's own buffer.
+    fn skip(&self, (sin, weights): &(usize, Vec<f32>), latent: Latent, planes: Planes) {
+        let (w, sin, cout) = (self.w, *sin, weights.len() / sin);
+        let threads = crate::cores::threads_for(self.rows * w * sin * cout).min(self.rows);
+        let per = self.rows.div_ceil(threads.max(1));
+        // Whole views for the threads (a closure would take only their pointers).
+        let (latent, planes) = (&latent, &planes);
+        crate::cores::each_part(0..self.rows.div_ceil(per), |i, _| {
+            let mut row = vec![0.0f32; cout * w];
+            for y in (i * per..((i + 1) * per).min(self.rows)).filter(|&y| planes.keeps(y)) {
+                // SAFETY: row y of every latent plane (w values of stride 1, sin planes
+                // `plane` apart) lies in the latent, S (sin × cout) in `weights`, and
+                // `row` holds cout × w.
                 unsafe {
                     gemm::gemm(
                         w,
                         cout,
-                        *sin,
-                        out.ptr.add(out.at(y, 0)),
-                        out.plane as isize,
+                        sin,
+                        row.as_mut_ptr(),
+                        w as isize,
                         1,
-                        true,
-                        lat[((y + 1) * bw + 1) * sin..][..w * sin].as_ptr(),
+                        false,
+                        latent.ptr.add(y * w),
+                        latent.plane as isize,
                         1,
-                        *sin as isize,
                         weights.as_ptr(),
                         1,
                         cout as isize,
-                        1.0,
+                        0.0,
                         1.0,
                         false,
                         false,
                         false,
                         gemm::Parallelism::None,
                     );
+                }
+                for (c, values) in row.chunks_exact(w).enumerate() {
+                    // SAFETY: see `Planes`; row y is this thread's, and its latent was
+                    // read whole by the product above.
+                    unsafe {
+                        let dst = planes.ptr.add(c * planes.plane + planes.at(y, 0));
+                        core::ptr::copy_nonoverlapping(values.as_ptr(), dst, w);
+                    }
+                }
+            }
+        });
+    }
+
+    /// The conv for the tile rows `tile_rows`, [`TILES`] tiles at a time: input
+    /// transform, A² products, output transform and epilogue. `dest` starts at the
+    /// first pixel row of these tiles. The latent as input is copied to a bordered
+    /// channels-last strip for as many tile rows as a round of tiles covers (one, for
+    /// an image at least `TILES` tiles wide).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn conv_tiles(
+        &self,
+        conv: &Conv3,
+        wino: &[f32],
+        input: Input,
+        tile_rows: core::ops::Range<usize>,
+        mut dest: RowsDest,
+    ) {
+        let (w, bw, cin, cout) = (self.w, self.bw(), conv.cin, conv.cout);
+        let (_, tx) = self.tiles();
+        let first_row = M * tile_rows.start;
+        let cap = TILES.min(tile_rows.len() * tx);
+        let mut v = vec![0.0f32; A * A * cap * cin];
+        let mut m = vec![0.0f32; A * A * cap * cout];
+        let mut scratch = vec![0.0f32; A * A * cin.max(cout)];
+        let mut out = vec![0.0f32; M * M * cout];
+        let group = match input {
+            Input::Bordered(_) => tile_rows.len().max(1),
+            Input::Latent(_) => (TILES / tx).max(1),
+        };
+        let mut strip = Vec::new();
+        for k0 in tile_rows.clone().step_by(group) {
+            let k1 = (k0 + group).min(tile_rows.end);
+            // The input, and the bordered row of it that tile row k0 starts at.
+            let (input, row0) = match input {
+                Input::Bordered(input) => (input, 0),
+                Input::Latent(latent) => {
+                    self.strip(&mut strip, latent, cin, k0..k1);
+                    (&strip[..], M * k0)
+                }
+            };
+            let tiles = k0 * tx..k1 * tx;
+            for t0 in tiles.clone().step_by(TILES) {
+                let n = TILES.min(tiles.end - t0);
+                for (i, t) in (t0..t0 + n).enumerate() {
+                    let base = (M * (t / tx) - row0) * bw + M * (t % tx);
+                    // Bᵀ d B: along each row of the block (d B, row r at scratch[A·r..]),
+                    // then down the columns into V_ξ, ξ = A·i + j.
+                    for r in 0..A {
+                        let d = &input[(base + r * bw) * cin..][..A * cin];
+                        let d: [&[f32]; A] = core::array::from_fn(|j| &d[j * cin..][..cin]);
+                        transform_in(rows(&mut scratch[A * r * cin..], cin, cin), d);
+                    }
+                    for j in 0..A {
+                        let col: [&[f32]; A] =
+                            core::array::from_fn(|r| &scratch[(A * r + j) * cin..][..cin]);
+                        transform_in(rows(&mut v[(j * n + i) * cin..], A * n * cin, cin), col);
+                    }
+                }
+                for xi in 0..A * A {
+                    // m_ξ (n × cout) = v_ξ (n × cin) · U_ξ (cin × cout).
+                    crate::matmul::product(
+                        (n, cout, cin),
+                        &mut m[xi * n * cout..],
+                        cout,
+                        &v[xi * n * cin..],
+                        cin,
+                        &wino[xi * cin * cout..],
+                        cout,
+                    );
+                }
+                for (i, t) in (t0..t0 + n).enumerate() {
+                    let mat: [&[f32]; A * A] =
+                        core::array::from_fn(|xi| &m[(xi * n + i) * cout..][..cout]);
+                    winograd_out(&mut out, &mut scratch, cout, &mat, &conv.bias);
+                    let (y0, x0) = (M * (t / tx), M * (t % tx));
+                    for (k, v) in out.chunks_exact_mut(cout).enumerate() {
+                        let (y, x) = (y0 + k / M, x0 + k % M);
+                        if y >= self.rows || x >= w {
+                            continue;
+                        }
+                        let flat = ((y - first_row) * w + x) * cout;
+                        let bordered = ((y - first_row) * bw + x + 1) * cout;
+                        finish(&mut dest, (y, x), flat, bordered, v);
+                    }
                 }
             }
         }
@@ -730,12 +824,11 @@ crate::cores::wide_vectors! {
         grid: &Grid,
         conv: &Conv3,
         wino: &[f32],
-        input: &[f32],
-        skip: Option<&[f32]>,
+        input: Input<'_>,
         tile_rows: core::ops::Range<usize>,
         dest: RowsDest<'_>,
     ) {
-        grid.conv_tiles(conv, wino, input, skip, tile_rows, dest)
+        grid.conv_tiles(conv, wino, input, tile_rows, dest)
     }
 }
 
@@ -828,7 +921,10 @@ fn finish(dest: &mut RowsDest, (y, x): (usize, usize), flat: usize, bordered: us
                 let at = out.at(y, x);
                 for (c, v) in v.iter().enumerate() {
                     // SAFETY: see `Planes`; (y, x) is in this thread's rows.
-                    unsafe { *out.ptr.add(c * out.plane + at) = *v };
+                    unsafe {
+                        let p = out.ptr.add(c * out.plane + at);
+                        *p = if out.add { *p + *v } else { *v };
+                    }
                 }
             }
         }
