@@ -250,9 +250,9 @@ pub(crate) fn zeroed<T: Copy + Default>(part: &mut [core::mem::MaybeUninit<T>]) 
 /// function, not a closure handed to an AVX2 frame: the optimiser did not inline such
 /// closures (the wavelet loops and the decoder's transforms ran four-wide that way).
 macro_rules! wide_vectors {
-    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
-        fn $name($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
             fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]

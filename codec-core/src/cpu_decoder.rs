@@ -10,8 +10,10 @@
 //! transform also adds the bias, applies SiLU and the residual; the latent is read where
 //! it lies, as planes (the first layer copies a few rows at a time to channels-last), the
 //! decoder's 1×1 linear skip is one product from those planes into the packet planes, to
-//! which the last layer adds in place; and each core works through its own rows of every
-//! layer with single-threaded products.
+//! which the last layer adds in place; where most of the latent is zero (as a dead zone
+//! leaves it), the first layer and the skip read only its nonzero values ([`sparse`]);
+//! and each core works through its own rows of every layer with single-threaded
+//! products.
 //! Each output pixel is computed the same way whichever rows or band it falls in, so
 //! banded decoding gives the whole-image result exactly.
 //!
@@ -25,6 +27,9 @@ use burn::tensor::Tensor;
 
 use crate::config::{CodecConfig, ModalityKind};
 use crate::nets::Decoder;
+
+mod sparse;
+use sparse::Nonzeros;
 
 /// Output pixels per side of a Winograd tile, and input pixels per side of its block.
 const M: usize = 4;
@@ -362,6 +367,7 @@ impl CpuDecoder {
         let mut out = vec![0.0f32; pc * h * w];
         let mut work = Work::default();
         let once = self.once(h <= band);
+        let sparse = sparse::sparse_enough(latent);
         for y0 in (0..h).step_by(band) {
             let y1 = (y0 + band).min(h);
             // M times the receptive radius, from a row where the whole image's tiles
@@ -379,6 +385,7 @@ impl CpuDecoder {
                 ptr: latent[top * w..].as_ptr(),
                 plane: h * w,
             };
+            let nonzeros = sparse.then(|| Nonzeros::of(latent, lc, grid.rows, w));
             let planes = Planes {
                 ptr: out.as_mut_ptr(),
                 plane: h * w,
@@ -387,7 +394,7 @@ impl CpuDecoder {
                 keep: (y0, y1),
                 add: false,
             };
-            self.layers(&mut work, grid, latent, planes, once);
+            self.layers(&mut work, grid, latent, nonzeros.as_ref(), planes, once);
         }
         out
     }
@@ -406,6 +413,7 @@ impl CpuDecoder {
         }
         let mut work = Work::default();
         let once = self.once(true);
+        let sparse = sparse::sparse_enough(&latent);
         let grid = Grid { rows: h, w };
         self.load(&mut work, grid);
         // Every packet of the one band is written: the latent's values are all replaced.
@@ -421,7 +429,8 @@ impl CpuDecoder {
             add: false,
         };
         let view = Latent { ptr, plane: h * w };
-        self.layers(&mut work, grid, view, planes, once);
+        let nonzeros = sparse.then(|| Nonzeros::of(view, lc, h, w));
+        self.layers(&mut work, grid, view, nonzeros.as_ref(), planes, once);
         latent
     }
 
@@ -448,35 +457,45 @@ impl CpuDecoder {
 
     /// The network over the band of `latent` whose buffers [`load`](Self::load) made
     /// in `work`, writing the packets of the rows `planes` keeps; `once` as
-    /// [`Conv3::winograd`] takes it. `planes` may be the latent's own buffer
-    /// ([`decode_owned`](Self::decode_owned)).
-    fn layers(&self, work: &mut Work, grid: Grid, latent: Latent, mut planes: Planes, once: bool) {
+    /// [`Conv3::winograd`] takes it. The first layer and the skip read only the band's
+    /// nonzero values where `nonzeros` has them ([`sparse`]). `planes` may be the
+    /// latent's own buffer ([`decode_owned`](Self::decode_owned)).
+    fn layers(
+        &self,
+        work: &mut Work,
+        grid: Grid,
+        latent: Latent,
+        nonzeros: Option<&Nonzeros>,
+        mut planes: Planes,
+        once: bool,
+    ) {
         let Work { x, a, b, u } = work;
         // x = conv_in(latent); a = silu(x)
-        let conv_in = self.conv_in.winograd(once, u);
-        let input = Input::Latent(latent);
-        grid.conv(&self.conv_in, conv_in, input, Dest::Start { x, act: a });
+        let dest = Dest::Start { x, act: a };
+        let conv = &self.conv_in;
+        match nonzeros {
+            Some(nonzeros) => {
+                let kernel = sparse::by_lanes(&conv.weight, conv.cin, 9, conv.cout);
+                grid.conv(conv, dest, |rows, part| {
+                    sparse::first_layer(&grid, conv, &kernel, nonzeros, rows, part)
+                });
+            }
+            None => grid.winograd(conv, conv.winograd(once, u), Input::Latent(latent), dest),
+        }
         // packets = skip(latent), to which conv_out adds: the latent is not read again.
         if let Some(skip) = &self.conv_out.skip {
-            grid.skip(skip, latent, planes);
+            grid.skip(skip, latent, nonzeros, planes);
             planes.add = true;
         }
         for [c1, c2] in &self.blocks {
             // b = silu(conv1(a)); x += conv2(b); a = silu(x)
-            let input = Input::Bordered(a);
-            grid.conv(c1, c1.winograd(once, u), input, Dest::Act(b));
-            let input = Input::Bordered(b);
+            grid.winograd(c1, c1.winograd(once, u), Input::Bordered(a), Dest::Act(b));
             let dest = Dest::Residual { x, act: a };
-            grid.conv(c2, c2.winograd(once, u), input, dest);
+            grid.winograd(c2, c2.winograd(once, u), Input::Bordered(b), dest);
         }
         // packets += conv_out(a)
-        let conv_out = self.conv_out.winograd(once, u);
-        grid.conv(
-            &self.conv_out,
-            conv_out,
-            Input::Bordered(a),
-            Dest::Planes(planes),
-        );
+        let (conv, wino) = (&self.conv_out, self.conv_out.winograd(once, u));
+        grid.winograd(conv, wino, Input::Bordered(a), Dest::Planes(planes));
     }
 }
 
@@ -600,9 +619,22 @@ impl Grid {
         buf.resize((M * self.tiles().0 + 2) * self.bw() * channels, 0.0);
     }
 
-    /// Applies `conv` to `input`, writing through `dest`. Natively the rows of tiles
-    /// are shared out among the cores in contiguous runs.
-    fn conv(&self, conv: &Conv3, wino: &[f32], input: Input, dest: Dest) {
+    /// Applies `conv` to `input` in Winograd form ([`conv_tiles`]), writing through
+    /// `dest`.
+    fn winograd(&self, conv: &Conv3, wino: &[f32], input: Input, dest: Dest) {
+        self.conv(conv, dest, |rows, part| {
+            conv_tiles(self, conv, wino, input, rows, part)
+        });
+    }
+
+    /// Runs `run(tile rows, their share of dest)` for `conv`'s output: natively the
+    /// rows of tiles are shared out among the cores in contiguous runs.
+    fn conv(
+        &self,
+        conv: &Conv3,
+        dest: Dest,
+        run: impl Fn(core::ops::Range<usize>, RowsDest) + Sync,
+    ) {
         let (ty, _) = self.tiles();
         let work = self.rows * self.w * conv.cin * conv.cout;
         let threads = crate::cores::threads_for(work).min(ty).max(1);
@@ -637,8 +669,7 @@ impl Grid {
         };
         crate::cores::each_part(parts, |i, part| {
             let first = i * per;
-            let rows = first..(first + per).min(ty);
-            conv_tiles(self, conv, wino, input, rows, part)
+            run(first..(first + per).min(ty), part)
         });
     }
 
@@ -679,18 +710,40 @@ impl Grid {
     }
 
     /// The packets of the rows `planes` keeps set to the linear skip of the latent,
-    /// `latent · S` (`skip` = (latent channels, S)), rows shared out among the cores.
-    /// Each thread reads a row's latent whole before it writes that row's packets, so
-    /// `planes` may be the latent's own buffer.
-    fn skip(&self, (sin, weights): &(usize, Vec<f32>), latent: Latent, planes: Planes) {
+    /// `latent · S` (`skip` = (latent channels, S)), from its nonzero values where
+    /// `nonzeros` has them; rows shared out among the cores. Each thread reads a row's
+    /// latent whole before it writes that row's packets, so `planes` may be the latent's
+    /// own buffer.
+    fn skip(
+        &self,
+        (sin, weights): &(usize, Vec<f32>),
+        latent: Latent,
+        nonzeros: Option<&Nonzeros>,
+        planes: Planes,
+    ) {
         let (w, sin, cout) = (self.w, *sin, weights.len() / sin);
         let threads = crate::cores::threads_for(self.rows * w * sin * cout).min(self.rows);
         let per = self.rows.div_ceil(threads.max(1));
         // Whole views for the threads (a closure would take only their pointers).
         let (latent, planes) = (&latent, &planes);
+        // S^T as the sparse sums read it.
+        let by_lanes = nonzeros.map(|_| {
+            let mut s = vec![0.0f32; cout * sin];
+            for (cj, row) in weights.chunks_exact(cout).enumerate() {
+                for (co, &v) in row.iter().enumerate() {
+                    s[co * sin + cj] = v;
+                }
+            }
+            sparse::by_lanes(&s, sin, 1, cout)
+        });
         crate::cores::each_part(0..self.rows.div_ceil(per), |i, _| {
+            let rows = i * per..((i + 1) * per).min(self.rows);
+            if let (Some(nonzeros), Some(s)) = (nonzeros, &by_lanes) {
+                let shape = (sin, cout);
+                return sparse::skip_rows(w, s, shape, nonzeros, planes, rows);
+            }
             let mut row = vec![0.0f32; cout * w];
-            for y in (i * per..((i + 1) * per).min(self.rows)).filter(|&y| planes.keeps(y)) {
+            for y in rows.filter(|&y| planes.keeps(y)) {
                 // SAFETY: row y of every latent plane (w values of stride 1, sin planes
                 // `plane` apart) lies in the latent, S (sin × cout) in `weights`, and
                 // `row` holds cout × w.

@@ -86,7 +86,8 @@ fn plain_decoder(latent: usize, width: usize, blocks: usize, skip: bool) -> Code
 }
 
 /// Random weights of every shape the path accepts (with and without the linear skip,
-/// zero to two blocks), on latents of three widths and bands of every height.
+/// zero to two blocks), on dense and mostly zero latents of three widths, in bands of
+/// every height.
 #[test]
 fn random_decoders_match_burn_in_any_band() {
     let device = Device::flex();
@@ -101,19 +102,33 @@ fn random_decoders_match_burn_in_any_band() {
         let cpu = CpuDecoder::new(&codec.decoder, &config).expect("a plain image decoder");
         // One round of tiles over several tile rows; several rounds, the first layer's
         // latent rows copied in two groups; rounds within one tile row (34 tiles wide).
-        for (h, w) in [(11, 17), (21, 40), (6, 133)] {
+        for ((h, w), sparse) in [(11, 17), (21, 40), (6, 133)]
+            .into_iter()
+            .flat_map(|shape| [(shape, false), (shape, true)])
+        {
             let z = Tensor::<4>::random([1, latent, h, w], Distribution::Normal(0.0, 2.0), &device);
+            // Mostly zero, as a dead zone leaves a latent (the decoder then reads only
+            // the nonzero values): about 5% of N(0, 2²) lies beyond ±4.
+            let z = if sparse {
+                z.clone().mask_fill(z.abs().lower_elem(4.0), 0.0)
+            } else {
+                z
+            };
             let burn = values(codec.decoder.forward(z.clone()));
             let z = values(z);
             let whole = cpu.decode(&z, h, w, h);
             let (diff, peak) = max_diff(&burn, &whole);
             assert!(
                 diff <= 1e-5 * peak.max(1.0),
-                "{latent}/{width}/{blocks} {h}×{w}: differs by {diff} (peak {peak})"
+                "{latent}/{width}/{blocks} {h}×{w} (sparse: {sparse}): differs by {diff} (peak {peak})"
             );
             // Bands with their margins give exactly the whole latent's result.
             for band in [1, 2, 5, h - 1] {
-                assert_eq!(cpu.decode(&z, h, w, band), whole, "{h}×{w}, band {band}");
+                assert_eq!(
+                    cpu.decode(&z, h, w, band),
+                    whole,
+                    "{h}×{w} {sparse}, band {band}"
+                );
             }
             // So does the call that writes the packets over the latent (which it does for one
             // band with as many packet channels as latent channels, the last case here).
@@ -121,7 +136,7 @@ fn random_decoders_match_burn_in_any_band() {
                 let owned = cpu.decode_owned(z.clone(), h, w, band);
                 assert_eq!(
                     owned, whole,
-                    "{latent}/{width}/{blocks} {h}×{w}, over the latent, band {band}"
+                    "{latent}/{width}/{blocks} {h}×{w} {sparse}, over the latent, band {band}"
                 );
             }
         }
