@@ -46,33 +46,78 @@ pub(super) struct Nonzeros {
 }
 
 impl Nonzeros {
-    /// The nonzero values of `rows` rows of `channels` planes of width `w`. A row of all
-    /// the planes (192 × 93 floats for a 768×512 photo) stays in the first-level cache
-    /// while it is read across the planes.
+    /// The nonzero values of `rows` rows of `channels` planes of width `w`: the two halves
+    /// of the rows on two cores natively.
     pub(super) fn of(latent: Latent, channels: usize, rows: usize, w: usize) -> Self {
-        let mut starts = Vec::with_capacity(rows * w + 1);
-        let mut values = Vec::new();
-        starts.push(0);
-        for r in 0..rows {
-            for x in 0..w {
-                for c in 0..channels {
-                    // SAFETY: pixel (r, x) of plane c lies in the band's latent, which
-                    // nothing writes while it is read (see `Latent`).
-                    let v = unsafe { *latent.ptr.add(c * latent.plane + r * w + x) };
-                    if v != 0.0 {
-                        values.push((c as u32, v));
-                    }
-                }
-                // A band holds fewer than 2^32 latent values (the image limits).
-                starts.push(values.len() as u32);
-            }
-        }
+        let half = rows / 2;
+        let (top, bottom) = crate::cores::join(
+            || Self::rows(latent, channels, 0..half, w),
+            || Self::rows(latent, channels, half..rows, w),
+        );
+        let (mut starts, mut values) = top;
+        let base = values.len() as u32;
+        starts.extend(bottom.0[1..].iter().map(|s| s + base));
+        values.extend(bottom.1);
         Self {
             rows,
             w,
             starts,
             values,
         }
+    }
+
+    /// [`of`](Self::of) for band rows `rows` alone: its `starts` (from 0) and values. Each
+    /// row is read plane by plane (contiguous, eight values at a time skipped where all
+    /// are zero, as most are), then its values are sorted into pixels by counting.
+    fn rows(
+        latent: Latent,
+        channels: usize,
+        rows: Range<usize>,
+        w: usize,
+    ) -> (Vec<u32>, Vec<(u32, f32)>) {
+        let mut starts = Vec::with_capacity(rows.len() * w + 1);
+        let mut values = Vec::new();
+        let mut found = Vec::new();
+        let mut counts = vec![0u32; w];
+        starts.push(0);
+        for r in rows {
+            found.clear();
+            counts.fill(0);
+            for c in 0..channels {
+                // SAFETY: row r of plane c lies in the band's latent, which nothing writes
+                // while it is read (see `Latent`).
+                let row = unsafe {
+                    core::slice::from_raw_parts(latent.ptr.add(c * latent.plane + r * w), w)
+                };
+                for (i, eight) in row.chunks(8).enumerate() {
+                    if eight.iter().all(|&v| v == 0.0) {
+                        continue;
+                    }
+                    for (j, &v) in eight.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                        let x = 8 * i + j;
+                        counts[x] += 1;
+                        found.push((x as u32, c as u32, v));
+                    }
+                }
+            }
+            // Each pixel's values go where its count puts them, in the channel order they
+            // were found in. A band holds fewer than 2^32 latent values (the image limits).
+            let first = values.len();
+            let mut at = Vec::with_capacity(w);
+            let mut end = first as u32;
+            for &n in &counts {
+                at.push(end - first as u32);
+                end += n;
+                starts.push(end);
+            }
+            values.resize(end as usize, (0, 0.0));
+            for &(x, c, v) in &found {
+                let slot = &mut at[x as usize];
+                values[first + *slot as usize] = (c, v);
+                *slot += 1;
+            }
+        }
+        (starts, values)
     }
 
     /// The values of pixel (r, x), none where r or x (wrapped below zero) is outside.
