@@ -744,30 +744,16 @@ impl Grid {
             }
             let mut row = vec![0.0f32; cout * w];
             for y in rows.filter(|&y| planes.keeps(y)) {
-                // SAFETY: row y of every latent plane (w values of stride 1, sin planes
-                // `plane` apart) lies in the latent, S (sin × cout) in `weights`, and
-                // `row` holds cout × w.
+                // SAFETY: row y of every latent plane (w × sin: pixels of stride 1, planes
+                // `plane` apart) lies in the latent, which no thread writes before it is
+                // read here (see `Latent`); S (sin × cout) lies in `weights`, and `row`
+                // (cout × w, `[co][x]`) is this thread's.
                 unsafe {
-                    gemm::gemm(
-                        w,
-                        cout,
-                        sin,
-                        row.as_mut_ptr(),
-                        w as isize,
-                        1,
-                        false,
-                        latent.ptr.add(y * w),
-                        latent.plane as isize,
-                        1,
-                        weights.as_ptr(),
-                        1,
-                        cout as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+                    crate::matmul::strided(
+                        (w, cout, sin),
+                        (row.as_mut_ptr(), 1, w),
+                        (latent.ptr.add(y * w), 1, latent.plane),
+                        (weights.as_ptr(), cout, 1),
                     );
                 }
                 for (c, values) in row.chunks_exact(w).enumerate() {

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 // Shared with walloc-train's tests, which include the file by its path.
 mod scratch;
+#[allow(unused_imports)] // as above: not every test file makes scratch folders
 pub use scratch::{Scratch, scratch};
 
 /// A file under tests/data.
