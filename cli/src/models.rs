@@ -70,7 +70,9 @@ impl Models {
             check_model_size(size, limits)
                 .map_err(|e| at(format!("{e} (see --max-model-bytes)")))?;
             let bytes = std::fs::read(path).map_err(|e| at(e.to_string()))?;
-            let model = Model::from_bytes_limited(&bytes, &Device::flex(), limits)
+            // Checked as `from_bytes_limited` checks it, without networks the CPU paths
+            // do not use.
+            let model = Model::from_owned_bytes(bytes, &Device::flex(), limits)
                 .map_err(|e| at(e.to_string()))?;
             m.user = Some(std::rc::Rc::new(model));
         }

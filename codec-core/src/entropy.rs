@@ -39,8 +39,9 @@ struct Cdf {
     /// from `source` when the table is first used, where it has one (see
     /// [`in_place`](Self::in_place)).
     cdf: OnceLock<Vec<u32>>,
-    /// Checked 16-bit little-endian frequencies to make `cdf` from.
-    source: Option<&'static [u8]>,
+    /// Checked 16-bit little-endian frequencies to make `cdf` from (a slice of the model
+    /// file's bytes, shared with the model).
+    source: Option<bytes::Bytes>,
     /// `first[j]` = the symbol whose interval holds quantile `j << (16 − BUCKET_BITS)`.
     /// Made when the table first decodes: encoding never reads it, and a model loads
     /// thousands of tables (a `walloc encode` builds none of these).
@@ -74,12 +75,12 @@ impl Cdf {
     }
 
     /// [`new`](Self::new) from 16-bit little-endian frequencies that stay where they lie
-    /// (a model compiled into the program), checked now, with the cumulative table made on
-    /// first use: a model holds thousands of tables, and an encode uses those of the
-    /// latent channels it codes, on the threads that code them. Building all 2304 of
-    /// image-q3's when the model loaded was the longest step before `walloc encode` could
-    /// start its transform.
-    fn in_place(freqs: &'static [u8]) -> Result<Self, EntropyError> {
+    /// (in the model file's bytes), checked now, with the cumulative table made on first
+    /// use: a model holds thousands of tables, and an encode uses those of the latent
+    /// channels it codes, on the threads that code them. Building all 2304 of image-q3's
+    /// when the model loaded was the longest step before `walloc encode` could start its
+    /// transform.
+    fn in_place(freqs: bytes::Bytes) -> Result<Self, EntropyError> {
         if !freqs.len().is_multiple_of(2) {
             return Err(EntropyError::BadTable(
                 "frequencies of 16 bits have odd bytes",
@@ -88,7 +89,7 @@ impl Cdf {
         check_alphabet(freqs.len() / 2)?;
         // 16-bit frequencies: the sum of at most 2^16 fits in u32.
         let (sum, smallest) =
-            sixteen_bits(freqs).fold((0u32, u32::MAX), |(sum, min), f| (sum + f, min.min(f)));
+            sixteen_bits(&freqs).fold((0u32, u32::MAX), |(sum, min), f| (sum + f, min.min(f)));
         check_mass(u64::from(sum), smallest)?;
         Ok(Self {
             cdf: OnceLock::new(),
@@ -101,7 +102,7 @@ impl Cdf {
     #[inline]
     fn cdf(&self) -> &[u32] {
         self.cdf.get_or_init(|| {
-            let freqs = sixteen_bits(self.source.unwrap_or_default());
+            let freqs = sixteen_bits(self.source.as_deref().unwrap_or_default());
             let mut cdf = Vec::with_capacity(freqs.len() + 1);
             cdf.push(0);
             cdf.extend(freqs.scan(0u32, |sum, f| {
@@ -321,6 +322,15 @@ impl SymbolTable {
     pub fn from_static_frequencies(
         min_symbol: i32,
         freqs: &'static [u8],
+    ) -> Result<Self, EntropyError> {
+        Self::from_shared_frequencies(min_symbol, bytes::Bytes::from_static(freqs))
+    }
+
+    /// [`from_static_frequencies`](Self::from_static_frequencies) from a slice of bytes
+    /// the table shares with its model (a model file read for decoding in a browser).
+    pub fn from_shared_frequencies(
+        min_symbol: i32,
+        freqs: bytes::Bytes,
     ) -> Result<Self, EntropyError> {
         check_span(min_symbol, freqs.len() / 2)?;
         Ok(Self {

@@ -46,12 +46,13 @@ const HEAD: usize = 28;
 pub struct Model {
     pub config: CodecConfig,
     /// The networks ([`codec`](Self::codec)): built when the model is read, or, for a
-    /// model compiled into the program ([`from_trusted_bytes`](Self::from_trusted_bytes)),
-    /// from `weights` on first use.
+    /// model compiled into the program ([`from_trusted_bytes`](Self::from_trusted_bytes))
+    /// or read for the CPU paths ([`from_owned_bytes`](Self::from_owned_bytes)), from
+    /// `weights` on first use.
     codec: std::sync::OnceLock<Codec>,
-    /// A built-in model's weights (burnpack) and the device to load them on, while
-    /// `codec` may still be unbuilt.
-    weights: Option<(&'static [u8], Device)>,
+    /// The weights (burnpack, a slice of the model file's bytes) and the device to load
+    /// them on, while `codec` may still be unbuilt.
+    weights: Option<(bytes::Bytes, Device)>,
     /// `contexts` tables per latent channel, channel-major.
     pub tables: Vec<SymbolTable>,
     /// Context buckets per channel (1: a plain factorized model).
@@ -234,7 +235,40 @@ impl Model {
             false,
             SymbolTable::from_static_frequencies,
         )?;
-        model.weights = Some((weights, device.clone()));
+        model.weights = Some((bytes::Bytes::from_static(weights), device.clone()));
+        Ok(model)
+    }
+
+    /// Reads a model file as [`from_bytes_limited`](Self::from_bytes_limited) checks it,
+    /// keeping its bytes, for the CPU paths: the tables are made from them on first use
+    /// and the networks are not built where the CPU encoder and decoder apply (every
+    /// image model they can compute, whose layers they read from the weights and check
+    /// here). In a browser, where the page's first model load ran code compiled for the
+    /// occasion, this took a model load from ≈ 240 ms to ≈ 10 (docs/performance.md). Other
+    /// models (audio, decoders with attention) are loaded whole, as `from_bytes` does.
+    /// [`codec`](Self::codec) still builds the networks when asked, and panics if weights
+    /// that neither CPU path reads are damaged: read a model to train with `from_bytes`.
+    pub fn from_owned_bytes(
+        bytes: Vec<u8>,
+        device: &Device,
+        limits: &Limits,
+    ) -> Result<Self, ModelError> {
+        let whole = bytes::Bytes::from(bytes);
+        let (mut model, weights) = Self::read(&whole, limits, true, |min, freqs| {
+            SymbolTable::from_shared_frequencies(min, whole.slice_ref(freqs))
+        })?;
+        let weights = whole.slice_ref(weights);
+        model.weights = Some((weights.clone(), device.clone()));
+        let cpu_paths = model.config.modality == ModalityKind::Image
+            && model.cpu_decoder().is_some()
+            && model.cpu_encoder().is_some();
+        if !cpu_paths {
+            let codec = load_codec(&model.config, &weights, device)?;
+            model
+                .codec
+                .set(codec)
+                .expect("a model read has no networks yet");
+        }
         Ok(model)
     }
 
@@ -377,9 +411,7 @@ impl Model {
     pub fn cpu_decoder(&self) -> Option<&CpuDecoder> {
         self.cpu_decoder
             .get_or_init(|| match (self.codec.get(), &self.weights) {
-                (None, Some((weights, _))) => {
-                    CpuDecoder::from_pack(static_bytes(weights), &self.config)
-                }
+                (None, Some((weights, _))) => CpuDecoder::from_pack(shared(weights), &self.config),
                 _ => CpuDecoder::new(&self.codec().decoder, &self.config),
             })
             .as_ref()
@@ -392,7 +424,7 @@ impl Model {
             .get_or_init(|| match self.config.modality {
                 ModalityKind::Image => match (self.codec.get(), &self.weights) {
                     (None, Some((weights, _))) => {
-                        CpuEncoder::from_pack(static_bytes(weights), &self.config)
+                        CpuEncoder::from_pack(shared(weights), &self.config)
                     }
                     _ => CpuEncoder::new(&self.codec().encoder, &self.config),
                 },
@@ -418,14 +450,10 @@ fn load_codec(config: &CodecConfig, weights: &[u8], device: &Device) -> Result<C
         .map_err(|e| ModelError::Weights(alloc::format!("{e:?}")))
 }
 
-/// Bytes compiled into the program, shared where they lie instead of copied (the weights
-/// of a built-in image model are 2.9 MB), for reading byte by byte: they need not be
-/// aligned for their floats.
-fn static_bytes(bytes: &'static [u8]) -> Bytes {
-    Bytes::from_shared(
-        bytes::Bytes::from_static(bytes),
-        burn::tensor::AllocationProperty::Other,
-    )
+/// A model's weights, shared where they lie instead of copied (a built-in image model's
+/// are 2.9 MB), for reading byte by byte: they need not be aligned for their floats.
+fn shared(weights: &bytes::Bytes) -> Bytes {
+    Bytes::from_shared(weights.clone(), burn::tensor::AllocationProperty::Other)
 }
 
 /// The model size limit on its own, for front ends that can see a file's size before
@@ -444,9 +472,16 @@ pub fn id_hex(id: &ModelId) -> String {
     id.iter().map(|b| alloc::format!("{b:02x}")).collect()
 }
 
+/// The first 16 bytes of the content's SHA-256, hashed 64 KiB per call: a browser runs a
+/// function first as quickly compiled code and swaps in optimised code only between
+/// calls, so one call over a whole 4 MB model ran slow code throughout (≈ 150 ms of a
+/// page's first model load; the same digest either way).
 fn model_id(content: &[u8]) -> ModelId {
-    let digest = Sha256::digest(content);
-    digest[..16].try_into().expect("16 of 32 bytes")
+    let mut hasher = Sha256::new();
+    for piece in content.chunks(64 << 10) {
+        hasher.update(piece);
+    }
+    hasher.finalize()[..16].try_into().expect("16 of 32 bytes")
 }
 
 /// A bounds-checked little-endian reader.

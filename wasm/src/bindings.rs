@@ -71,7 +71,7 @@ pub struct WallocModel {
 impl WallocModel {
     /// Reads a model file (`.wlm`), checking its id, tables and weights.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8]) -> Result<WallocModel, JsError> {
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<WallocModel, JsError> {
         Ok(WallocModel {
             model: load_model(bytes).map_err(js_error)?,
         })

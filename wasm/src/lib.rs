@@ -123,9 +123,12 @@ fn info_fields(file: &WlFile, file_bytes: usize) -> Vec<(&'static str, Field)> {
     v
 }
 
-/// Loads a model file (`.wlm`) for decoding on the CPU backend.
-pub fn load_model(bytes: &[u8]) -> Result<Model, String> {
-    Model::from_bytes(bytes, &Device::flex()).map_err(|e| e.to_string())
+/// Loads a model file (`.wlm`) for decoding on the CPU: its id checked, its bytes kept,
+/// tables made and layers read from them as decoding first needs them, no networks built
+/// for image models ([`Model::from_owned_bytes`]). A page's first load ran ≈ 240 ms of
+/// freshly compiled code building networks that decoding never used.
+pub fn load_model(bytes: Vec<u8>) -> Result<Model, String> {
+    Model::from_owned_bytes(bytes, &Device::flex(), &Limits::default()).map_err(|e| e.to_string())
 }
 
 /// An image decoded for a canvas.
