@@ -243,9 +243,10 @@ impl Model {
     /// keeping its bytes, for the CPU paths: the tables are made from them on first use
     /// and the networks are not built where the CPU encoder and decoder apply (every
     /// image model they can compute, whose layers they read from the weights and check
-    /// here). In a browser, where the page's first model load ran code compiled for the
-    /// occasion, this took a model load from ≈ 240 ms to ≈ 10 (docs/performance.md). Other
-    /// models (audio, decoders with attention) are loaded whole, as `from_bytes` does.
+    /// here). In a browser, where a page's first model load runs code as it is first
+    /// compiled, this and the id hashed in pieces (`model_id`) took that load from
+    /// ≈ 240 ms to ≈ 40 (docs/performance.md). Other models (audio, decoders with
+    /// attention) are loaded whole, as `from_bytes` does.
     /// [`codec`](Self::codec) still builds the networks when asked, and panics if weights
     /// that neither CPU path reads are damaged: read a model to train with `from_bytes`.
     pub fn from_owned_bytes(
