@@ -361,59 +361,44 @@ impl CpuDecoder {
     /// latent rows (each computed with a margin and cut back), so that the working memory
     /// follows the band and not the image; every band size gives the same result.
     pub fn decode(&self, latent: &[f32], h: usize, w: usize, band: usize) -> Vec<f32> {
-        let (lc, pc) = self.channels();
+        let (lc, _) = self.channels();
         assert_eq!(latent.len(), lc * h * w, "latent size");
-        let band = band.max(1);
-        let mut out = vec![0.0f32; pc * h * w];
-        let mut work = Work::default();
-        let once = self.once(h <= band);
-        let sparse = sparse::sparse_enough(latent);
-        for y0 in (0..h).step_by(band) {
-            let y1 = (y0 + band).min(h);
-            // M times the receptive radius, from a row where the whole image's tiles
-            // start: a tile's products read all A rows of its input block, so rounding
-            // (not the value) reaches M rows further per layer.
-            let margin = M * self.radius;
-            let top = y0.saturating_sub(margin) / M * M;
-            let bottom = (y1 + margin).min(h);
-            let grid = Grid {
-                rows: bottom - top,
-                w,
-            };
-            self.load(&mut work, grid);
-            let latent = Latent {
-                ptr: latent[top * w..].as_ptr(),
-                plane: h * w,
-            };
-            let nonzeros = sparse.then(|| Nonzeros::of(latent, lc, grid.rows, w));
-            let planes = Planes {
-                ptr: out.as_mut_ptr(),
-                plane: h * w,
-                w,
-                top,
-                keep: (y0, y1),
-                add: false,
-            };
-            self.layers(&mut work, grid, latent, nonzeros.as_ref(), planes, once);
+        let planes = Latent {
+            ptr: latent.as_ptr(),
+            plane: h * w,
+        };
+        match sparse::sparse_enough(latent) {
+            true => self.bands(Source::Sparse(&Nonzeros::of(planes, lc, h, w)), h, w, band),
+            false => self.bands(Source::Planes(planes), h, w, band),
         }
-        out
     }
 
-    /// [`decode`](Self::decode), its packets written over the latent where that is
-    /// possible (one band, as many packet channels as latent channels: every shipped
-    /// image model on an image up to `band` rows): the first layer has read the whole
-    /// latent before the skip writes the first packet, and the skip reads each pixel's
-    /// latent before it writes its packets, so the packets need no buffer of their own
-    /// (4.5 MB of fresh memory in a short `walloc decode` of a 768×512 photo).
+    /// [`decode`](Self::decode) of a latent it may free or overwrite. One band with as
+    /// many packet channels as latent channels (every shipped image model on an image up
+    /// to `band` rows) writes its packets over the latent: the first layer has read the
+    /// whole latent before the skip writes the first packet, and the skip reads each
+    /// pixel's latent before it writes its packets, so the packets need no buffer of their
+    /// own (4.5 MB of fresh memory in a short `walloc decode` of a 768×512 photo). Several
+    /// bands of a mostly zero latent read its nonzero values, listed first, and free it
+    /// before the packets are made (288 MB of a 24-megapixel photo's peak).
     pub fn decode_owned(&self, mut latent: Vec<f32>, h: usize, w: usize, band: usize) -> Vec<f32> {
         let (lc, pc) = self.channels();
         assert_eq!(latent.len(), lc * h * w, "latent size");
+        let sparse = sparse::sparse_enough(&latent);
         if h > band.max(1) || lc != pc {
-            return self.decode(&latent, h, w, band);
+            if !sparse {
+                return self.decode(&latent, h, w, band);
+            }
+            let planes = Latent {
+                ptr: latent.as_ptr(),
+                plane: h * w,
+            };
+            let nonzeros = Nonzeros::of(planes, lc, h, w);
+            drop(latent);
+            return self.bands(Source::Sparse(&nonzeros), h, w, band);
         }
         let mut work = Work::default();
         let once = self.once(true);
-        let sparse = sparse::sparse_enough(&latent);
         let grid = Grid { rows: h, w };
         self.load(&mut work, grid);
         // Every packet of the one band is written: the latent's values are all replaced.
@@ -430,8 +415,46 @@ impl CpuDecoder {
         };
         let view = Latent { ptr, plane: h * w };
         let nonzeros = sparse.then(|| Nonzeros::of(view, lc, h, w));
-        self.layers(&mut work, grid, view, nonzeros.as_ref(), planes, once);
+        let source = match &nonzeros {
+            Some(nonzeros) => Source::Sparse(nonzeros),
+            None => Source::Planes(view),
+        };
+        self.layers(&mut work, grid, source.band(0, h, w), planes, once);
         latent
+    }
+
+    /// The bands of [`decode`](Self::decode), from `source`, into a new packet buffer.
+    fn bands(&self, source: Source, h: usize, w: usize, band: usize) -> Vec<f32> {
+        let (_, pc) = self.channels();
+        let band = band.max(1);
+        let mut out = vec![0.0f32; pc * h * w];
+        let mut work = Work::default();
+        let once = self.once(h <= band);
+        for y0 in (0..h).step_by(band) {
+            let y1 = (y0 + band).min(h);
+            // M times the receptive radius, from a row where the whole image's tiles
+            // start: a tile's products read all A rows of its input block, so rounding
+            // (not the value) reaches M rows further per layer.
+            let margin = M * self.radius;
+            let top = y0.saturating_sub(margin) / M * M;
+            let bottom = (y1 + margin).min(h);
+            let grid = Grid {
+                rows: bottom - top,
+                w,
+            };
+            self.load(&mut work, grid);
+            let planes = Planes {
+                ptr: out.as_mut_ptr(),
+                plane: h * w,
+                w,
+                top,
+                keep: (y0, y1),
+                add: false,
+            };
+            let input = source.band(top, grid.rows, w);
+            self.layers(&mut work, grid, input, planes, once);
+        }
+        out
     }
 
     /// Whether the layers' Winograd weights are made for one use and not kept: with one
@@ -455,36 +478,30 @@ impl CpuDecoder {
         x.resize(grid.rows * grid.w * width, 0.0);
     }
 
-    /// The network over the band of `latent` whose buffers [`load`](Self::load) made
-    /// in `work`, writing the packets of the rows `planes` keeps; `once` as
-    /// [`Conv3::winograd`] takes it. The first layer and the skip read only the band's
-    /// nonzero values where `nonzeros` has them ([`sparse`]). `planes` may be the
-    /// latent's own buffer ([`decode_owned`](Self::decode_owned)).
-    fn layers(
-        &self,
-        work: &mut Work,
-        grid: Grid,
-        latent: Latent,
-        nonzeros: Option<&Nonzeros>,
-        mut planes: Planes,
-        once: bool,
-    ) {
+    /// The network over the band of the latent `input` gives, whose buffers
+    /// [`load`](Self::load) made in `work`, writing the packets of the rows `planes`
+    /// keeps; `once` as [`Conv3::winograd`] takes it. `planes` may be the latent's own
+    /// buffer ([`decode_owned`](Self::decode_owned)).
+    fn layers(&self, work: &mut Work, grid: Grid, input: Band, mut planes: Planes, once: bool) {
         let Work { x, a, b, u } = work;
         // x = conv_in(latent); a = silu(x)
         let dest = Dest::Start { x, act: a };
         let conv = &self.conv_in;
-        match nonzeros {
-            Some(nonzeros) => {
+        match &input {
+            Band::Sparse(nonzeros) => {
                 let kernel = sparse::by_lanes(&conv.weight, conv.cin, 9, conv.cout);
                 grid.conv(conv, dest, |rows, part| {
                     sparse::first_layer(&grid, conv, &kernel, nonzeros, rows, part)
                 });
             }
-            None => grid.winograd(conv, conv.winograd(once, u), Input::Latent(latent), dest),
+            Band::Planes(latent) => {
+                let latent = Input::Latent(*latent);
+                grid.winograd(conv, conv.winograd(once, u), latent, dest)
+            }
         }
         // packets = skip(latent), to which conv_out adds: the latent is not read again.
         if let Some(skip) = &self.conv_out.skip {
-            grid.skip(skip, latent, nonzeros, planes);
+            grid.skip(skip, &input, planes);
             planes.add = true;
         }
         for [c1, c2] in &self.blocks {
@@ -557,6 +574,36 @@ struct Latent {
 // pixel before its own packets.
 unsafe impl Send for Latent {}
 unsafe impl Sync for Latent {}
+
+/// A whole latent as a decode reads it: its planes, or its nonzero values alone
+/// ([`sparse`]).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// `[L, h, w]` planes from the first row.
+    Planes(Latent),
+    Sparse(&'a Nonzeros),
+}
+
+impl<'a> Source<'a> {
+    /// Band rows `top..top + rows` of an image `w` wide.
+    fn band(self, top: usize, rows: usize, w: usize) -> Band<'a> {
+        match self {
+            // The band's rows lie in the latent: `top + rows` is at most its height.
+            Source::Planes(latent) => Band::Planes(Latent {
+                ptr: latent.ptr.wrapping_add(top * w),
+                plane: latent.plane,
+            }),
+            Source::Sparse(nonzeros) => Band::Sparse(nonzeros.band(top, rows)),
+        }
+    }
+}
+
+/// One band of a [`Source`]: its planes from the band's first row, or its rows' nonzero
+/// values.
+enum Band<'a> {
+    Planes(Latent),
+    Sparse(sparse::Rows<'a>),
+}
 
 /// A convolution's input.
 #[derive(Clone, Copy)]
@@ -709,41 +756,38 @@ impl Grid {
         }
     }
 
-    /// The packets of the rows `planes` keeps set to the linear skip of the latent,
-    /// `latent · S` (`skip` = (latent channels, S)), from its nonzero values where
-    /// `nonzeros` has them; rows shared out among the cores. Each thread reads a row's
-    /// latent whole before it writes that row's packets, so `planes` may be the latent's
-    /// own buffer.
-    fn skip(
-        &self,
-        (sin, weights): &(usize, Vec<f32>),
-        latent: Latent,
-        nonzeros: Option<&Nonzeros>,
-        planes: Planes,
-    ) {
+    /// The packets of the rows `planes` keeps set to the linear skip of the band's
+    /// latent, `latent · S` (`skip` = (latent channels, S)); rows shared out among the
+    /// cores. Each thread reads a row's latent whole before it writes that row's packets,
+    /// so `planes` may be the latent's own buffer.
+    fn skip(&self, (sin, weights): &(usize, Vec<f32>), input: &Band, planes: Planes) {
         let (w, sin, cout) = (self.w, *sin, weights.len() / sin);
         let threads = crate::cores::threads_for(self.rows * w * sin * cout).min(self.rows);
         let per = self.rows.div_ceil(threads.max(1));
-        // Whole views for the threads (a closure would take only their pointers).
-        let (latent, planes) = (&latent, &planes);
-        // S^T as the sparse sums read it.
-        let by_lanes = nonzeros.map(|_| {
-            let mut s = vec![0.0f32; cout * sin];
-            for (cj, row) in weights.chunks_exact(cout).enumerate() {
-                for (co, &v) in row.iter().enumerate() {
-                    s[co * sin + cj] = v;
+        let parts = 0..self.rows.div_ceil(per);
+        let rows = |i: usize| i * per..((i + 1) * per).min(self.rows);
+        // A whole view for the threads (a closure would take only its pointer).
+        let planes = &planes;
+        let latent = match input {
+            Band::Sparse(nonzeros) => {
+                // S^T as the sparse sums read it.
+                let mut s = vec![0.0f32; cout * sin];
+                for (cj, row) in weights.chunks_exact(cout).enumerate() {
+                    for (co, &v) in row.iter().enumerate() {
+                        s[co * sin + cj] = v;
+                    }
                 }
+                let s = sparse::by_lanes(&s, sin, 1, cout);
+                crate::cores::each_part(parts, |i, _| {
+                    sparse::skip_rows(w, &s, (sin, cout), nonzeros, planes, rows(i))
+                });
+                return;
             }
-            sparse::by_lanes(&s, sin, 1, cout)
-        });
-        crate::cores::each_part(0..self.rows.div_ceil(per), |i, _| {
-            let rows = i * per..((i + 1) * per).min(self.rows);
-            if let (Some(nonzeros), Some(s)) = (nonzeros, &by_lanes) {
-                let shape = (sin, cout);
-                return sparse::skip_rows(w, s, shape, nonzeros, planes, rows);
-            }
+            Band::Planes(latent) => latent,
+        };
+        crate::cores::each_part(parts, |i, _| {
             let mut row = vec![0.0f32; cout * w];
-            for y in rows.filter(|&y| planes.keeps(y)) {
+            for y in rows(i).filter(|&y| planes.keeps(y)) {
                 // SAFETY: row y of every latent plane (w × sin: pixels of stride 1, planes
                 // `plane` apart) lies in the latent, which no thread writes before it is
                 // read here (see `Latent`); S (sin × cout) lies in `weights`, and `row`

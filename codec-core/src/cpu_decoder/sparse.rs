@@ -120,13 +120,33 @@ impl Nonzeros {
         (starts, values)
     }
 
-    /// The values of pixel (r, x), none where r or x (wrapped below zero) is outside.
+    /// Rows `top..top + rows` as a band reads them (rows outside it read as zero).
+    pub(super) fn band(&self, top: usize, rows: usize) -> Rows<'_> {
+        Rows {
+            all: self,
+            top,
+            rows: rows.min(self.rows.saturating_sub(top)),
+        }
+    }
+}
+
+/// A band's rows of [`Nonzeros`].
+pub(super) struct Rows<'a> {
+    all: &'a Nonzeros,
+    top: usize,
+    rows: usize,
+}
+
+impl Rows<'_> {
+    /// The values of band pixel (r, x), none where r or x (wrapped below zero) is outside
+    /// the band.
     fn pixel(&self, r: usize, x: usize) -> &[(u32, f32)] {
-        if r >= self.rows || x >= self.w {
+        let all = self.all;
+        if r >= self.rows || x >= all.w {
             return &[];
         }
-        let at = r * self.w + x;
-        &self.values[self.starts[at] as usize..self.starts[at + 1] as usize]
+        let at = (self.top + r) * all.w + x;
+        &all.values[all.starts[at] as usize..all.starts[at + 1] as usize]
     }
 }
 
@@ -167,7 +187,7 @@ crate::cores::wide_vectors! {
         grid: &Grid,
         conv: &Conv3,
         kernel: &[f32],
-        latent: &Nonzeros,
+        latent: &Rows,
         tile_rows: Range<usize>,
         dest: RowsDest<'_>,
     ) {
@@ -209,7 +229,7 @@ crate::cores::wide_vectors! {
         w: usize,
         weights: &[f32],
         shape: (usize, usize),
-        latent: &Nonzeros,
+        latent: &Rows,
         planes: &Planes,
         rows: Range<usize>,
     ) {
