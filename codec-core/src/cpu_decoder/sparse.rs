@@ -40,7 +40,7 @@ pub(super) struct Nonzeros {
     rows: usize,
     w: usize,
     /// Pixel (r, x)'s values are `values[starts[r·w + x]..starts[r·w + x + 1]]`.
-    starts: Vec<u32>,
+    starts: Vec<usize>,
     /// (channel, value), by channel within a pixel.
     values: Vec<(u32, f32)>,
 }
@@ -55,7 +55,7 @@ impl Nonzeros {
             || Self::rows(latent, channels, half..rows, w),
         );
         let (mut starts, mut values) = top;
-        let base = values.len() as u32;
+        let base = values.len();
         starts.extend(bottom.0[1..].iter().map(|s| s + base));
         values.extend(bottom.1);
         Self {
@@ -74,11 +74,11 @@ impl Nonzeros {
         channels: usize,
         rows: Range<usize>,
         w: usize,
-    ) -> (Vec<u32>, Vec<(u32, f32)>) {
+    ) -> (Vec<usize>, Vec<(u32, f32)>) {
         let mut starts = Vec::with_capacity(rows.len() * w + 1);
         let mut values = Vec::new();
         let mut found = Vec::new();
-        let mut counts = vec![0u32; w];
+        let mut counts = vec![0usize; w];
         starts.push(0);
         for r in rows {
             found.clear();
@@ -101,19 +101,19 @@ impl Nonzeros {
                 }
             }
             // Each pixel's values go where its count puts them, in the channel order they
-            // were found in. A band holds fewer than 2^32 latent values (the image limits).
+            // were found in.
             let first = values.len();
             let mut at = Vec::with_capacity(w);
-            let mut end = first as u32;
+            let mut end = first;
             for &n in &counts {
-                at.push(end - first as u32);
+                at.push(end);
                 end += n;
                 starts.push(end);
             }
-            values.resize(end as usize, (0, 0.0));
+            values.resize(end, (0, 0.0));
             for &(x, c, v) in &found {
                 let slot = &mut at[x as usize];
-                values[first + *slot as usize] = (c, v);
+                values[*slot] = (c, v);
                 *slot += 1;
             }
         }
@@ -146,7 +146,7 @@ impl Rows<'_> {
             return &[];
         }
         let at = (self.top + r) * all.w + x;
-        &all.values[all.starts[at] as usize..all.starts[at + 1] as usize]
+        &all.values[all.starts[at]..all.starts[at + 1]]
     }
 }
 
