@@ -249,15 +249,10 @@ impl Model {
             }
         };
         let out = wpt_planes::inverse_2d(packets, 3, lh, lw, self.config.levels);
-        let (w, h) = (meta.width as usize, meta.height as usize);
-        let planes = signal::crop_planes(
-            &out,
-            3,
-            ph,
-            pw,
-            (meta.pad_left as usize, meta.pad_top as usize, w, h),
-        );
-        Ok(from_rgb_planes(&planes, meta))
+        // The image's window of the padded planes is read where it lies: a cropped copy
+        // was one more image-sized buffer of floats (288 MB at 24 megapixels).
+        let corner = (meta.pad_left as usize, meta.pad_top as usize);
+        Ok(from_rgb_planes(&out, (ph, pw), corner, meta))
     }
 
     /// Encodes audio into `.wl` bytes: per-channel mean removed, one gain for all channels
@@ -749,18 +744,29 @@ impl<'a> PaddedRgb<'a> {
 }
 
 crate::cores::wide_vectors! {
-    /// Three planes → interleaved gray or RGB at the stored bit depth, clamped and rounded
-    /// (compiled for AVX2 too, where rounding is an instruction, not a call to `roundf`).
-    fn from_rgb_planes(planes: &[f32], meta: &ImageMeta) -> RasterImage {
-        let n = meta.width as usize * meta.height as usize;
+    /// The image's window of three padded planes (`shape` = their height and width,
+    /// `corner` = the window's left and top) → interleaved gray or RGB at the stored bit
+    /// depth, clamped and rounded (compiled for AVX2 too, where rounding is an
+    /// instruction, not a call to `roundf`).
+    fn from_rgb_planes(
+        planes: &[f32],
+        shape: (usize, usize),
+        corner: (usize, usize),
+        meta: &ImageMeta,
+    ) -> RasterImage {
         let max = ((1u32 << meta.bit_depth) - 1) as f32;
         let q = |v: f32| ((v + 0.5).clamp(0.0, 1.0) * max).round() as u16;
         let gray = meta.channels <= 2;
         let channels = if gray { 1 } else { 3 };
+        let window = Window {
+            shape,
+            corner,
+            size: (meta.width as usize, meta.height as usize),
+        };
         // Every value is at most `max`, so an 8-bit image's fit in bytes.
         let samples = match meta.bit_depth {
-            8 => Samples::Eight(interleave(planes, n, gray, |v| q(v) as u8)),
-            _ => Samples::Sixteen(interleave(planes, n, gray, q)),
+            8 => Samples::Eight(interleave(planes, &window, gray, |v| q(v) as u8)),
+            _ => Samples::Sixteen(interleave(planes, &window, gray, q)),
         };
         RasterImage {
             width: meta.width,
@@ -771,16 +777,29 @@ crate::cores::wide_vectors! {
     }
 }
 
-/// The `n` pixels of three planes as interleaved gray (their mean) or RGB, each value
-/// quantised by `q`.
+/// A `size` = (width, height) window at `corner` = (left, top) of planes of `shape` =
+/// (height, width).
+struct Window {
+    shape: (usize, usize),
+    corner: (usize, usize),
+    size: (usize, usize),
+}
+
+/// The pixels of `window` in three planes as interleaved gray (their mean) or RGB, each
+/// value quantised by `q`.
 #[inline(always)]
-fn interleave<T>(planes: &[f32], n: usize, gray: bool, q: impl Fn(f32) -> T) -> Vec<T> {
-    let mut samples = Vec::with_capacity(if gray { n } else { 3 * n });
-    for i in 0..n {
-        if gray {
-            samples.push(q((planes[i] + planes[n + i] + planes[2 * n + i]) / 3.0));
-        } else {
-            samples.extend((0..3).map(|c| q(planes[c * n + i])));
+fn interleave<T>(planes: &[f32], window: &Window, gray: bool, q: impl Fn(f32) -> T) -> Vec<T> {
+    let ((ph, pw), (left, top), (w, h)) = (window.shape, window.corner, window.size);
+    let mut samples = Vec::with_capacity(if gray { w * h } else { 3 * w * h });
+    for y in 0..h {
+        let at = (top + y) * pw + left;
+        let [r, g, b]: [&[f32]; 3] = core::array::from_fn(|c| &planes[c * ph * pw + at..][..w]);
+        for x in 0..w {
+            if gray {
+                samples.push(q((r[x] + g[x] + b[x]) / 3.0));
+            } else {
+                samples.extend([q(r[x]), q(g[x]), q(b[x])]);
+            }
         }
     }
     samples

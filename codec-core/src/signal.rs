@@ -69,28 +69,29 @@ fn pad_planes_by(
     (out, ph, pw, left, top)
 }
 
-/// Inverse of [`pad_planes`]: the `height`×`width` window at (left, top).
-pub fn crop_planes(
-    padded: &[f32],
-    channels: usize,
-    padded_height: usize,
-    padded_width: usize,
-    window: (usize, usize, usize, usize),
-) -> Vec<f32> {
-    let (left, top, width, height) = window;
-    let mut out = Vec::with_capacity(channels * height * width);
-    for c in 0..channels {
-        let plane = &padded[c * padded_height * padded_width..];
-        for y in 0..height {
-            out.extend_from_slice(&plane[(top + y) * padded_width + left..][..width]);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inverse of [`pad_planes`]: the `height`×`width` window at (left, top). (Decoding
+    /// reads that window where it lies.)
+    fn crop_planes(
+        padded: &[f32],
+        channels: usize,
+        padded_height: usize,
+        padded_width: usize,
+        window: (usize, usize, usize, usize),
+    ) -> Vec<f32> {
+        let (left, top, width, height) = window;
+        let mut out = Vec::with_capacity(channels * height * width);
+        for c in 0..channels {
+            let plane = &padded[c * padded_height * padded_width..];
+            for y in 0..height {
+                out.extend_from_slice(&plane[(top + y) * padded_width + left..][..width]);
+            }
+        }
+        out
+    }
 
     #[test]
     fn reflect_folds_any_distance() {
