@@ -69,7 +69,8 @@ pub struct WallocModel {
 
 #[wasm_bindgen]
 impl WallocModel {
-    /// Reads a model file (`.wlm`), checking its id, tables and weights.
+    /// Reads a model file (`.wlm`), checking its id, its tables and the weights decoding
+    /// reads ([`load_model`]); the networks are not built.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: Vec<u8>) -> Result<WallocModel, JsError> {
         Ok(WallocModel {
