@@ -70,7 +70,7 @@ pub struct WallocModel {
 #[wasm_bindgen]
 impl WallocModel {
     /// Reads a model file (`.wlm`), checking its id, its tables and the weights decoding
-    /// reads ([`load_model`]); the networks are not built.
+    /// reads ([`load_model`]); an image model builds no networks.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: Vec<u8>) -> Result<WallocModel, JsError> {
         Ok(WallocModel {
