@@ -236,6 +236,8 @@ pub struct CpuDecoder {
     radius: usize,
     /// Whether this decoder has decoded before ([`Conv3::winograd`]).
     decoded: core::sync::atomic::AtomicBool,
+    /// The weights of the sparse first layer and skip, made on first use.
+    sparse: std::sync::OnceLock<sparse::Weights>,
 }
 
 impl CpuDecoder {
@@ -268,6 +270,7 @@ impl CpuDecoder {
             conv_out: conv3(&decoder.conv_out, decoder.skip.as_ref())?,
             radius: config.decoder_radius()?,
             decoded: core::sync::atomic::AtomicBool::new(false),
+            sparse: std::sync::OnceLock::new(),
         };
         let width = decoder.conv_in.cout;
         let chained = decoder
@@ -349,6 +352,7 @@ impl CpuDecoder {
             conv_out,
             radius: config.decoder_radius()?,
             decoded: core::sync::atomic::AtomicBool::new(false),
+            sparse: std::sync::OnceLock::new(),
         })
     }
 
@@ -386,13 +390,14 @@ impl CpuDecoder {
         assert_eq!(latent.len(), lc * h * w, "latent size");
         let sparse = sparse::sparse_enough(&latent);
         if h > band.max(1) || lc != pc {
-            if !sparse {
-                return self.decode(&latent, h, w, band);
-            }
             let planes = Latent {
                 ptr: latent.as_ptr(),
                 plane: h * w,
             };
+            if !sparse {
+                // `latent` lives until the bands are done.
+                return self.bands(Source::Planes(planes), h, w, band);
+            }
             let nonzeros = Nonzeros::of(planes, lc, h, w);
             drop(latent);
             return self.bands(Source::Sparse(&nonzeros), h, w, band);
@@ -487,23 +492,32 @@ impl CpuDecoder {
         // x = conv_in(latent); a = silu(x)
         let dest = Dest::Start { x, act: a };
         let conv = &self.conv_in;
+        // and packets = skip(latent), to which conv_out adds: the latent is not read again.
+        let skip = self.conv_out.skip.as_ref();
         match &input {
             Band::Sparse(nonzeros) => {
-                let kernel = sparse::by_lanes(&conv.weight, conv.cin, 9, conv.cout);
+                let weights = self
+                    .sparse
+                    .get_or_init(|| sparse::Weights::of(conv, &self.conv_out));
                 grid.conv(conv, dest, |rows, part| {
-                    sparse::first_layer(&grid, conv, &kernel, nonzeros, rows, part)
+                    sparse::first_layer(&grid, conv, &weights.first, nonzeros, rows, part)
                 });
+                if let (Some(&(sin, _)), Some(s)) = (skip, &weights.skip) {
+                    let shape = (sin, self.conv_out.cout);
+                    grid.row_runs(sin * shape.1, |rows| {
+                        sparse::skip_rows(grid.w, s, shape, nonzeros, &planes, rows)
+                    });
+                }
             }
             Band::Planes(latent) => {
-                let latent = Input::Latent(*latent);
-                grid.winograd(conv, conv.winograd(once, u), latent, dest)
+                let input = Input::Latent(*latent);
+                grid.winograd(conv, conv.winograd(once, u), input, dest);
+                if let Some(skip) = skip {
+                    grid.skip(skip, *latent, planes);
+                }
             }
         }
-        // packets = skip(latent), to which conv_out adds: the latent is not read again.
-        if let Some(skip) = &self.conv_out.skip {
-            grid.skip(skip, &input, planes);
-            planes.add = true;
-        }
+        planes.add = skip.is_some();
         for [c1, c2] in &self.blocks {
             // b = silu(conv1(a)); x += conv2(b); a = silu(x)
             grid.winograd(c1, c1.winograd(once, u), Input::Bordered(a), Dest::Act(b));
@@ -756,38 +770,27 @@ impl Grid {
         }
     }
 
-    /// The packets of the rows `planes` keeps set to the linear skip of the band's
-    /// latent, `latent · S` (`skip` = (latent channels, S)); rows shared out among the
-    /// cores. Each thread reads a row's latent whole before it writes that row's packets,
-    /// so `planes` may be the latent's own buffer.
-    fn skip(&self, (sin, weights): &(usize, Vec<f32>), input: &Band, planes: Planes) {
-        let (w, sin, cout) = (self.w, *sin, weights.len() / sin);
-        let threads = crate::cores::threads_for(self.rows * w * sin * cout).min(self.rows);
+    /// Runs `run(band rows)` over the band's rows in contiguous runs shared out among the
+    /// cores, for `work` multiply-adds per pixel.
+    fn row_runs(&self, work: usize, run: impl Fn(core::ops::Range<usize>) + Sync) {
+        let threads = crate::cores::threads_for(self.rows * self.w * work).min(self.rows);
         let per = self.rows.div_ceil(threads.max(1));
-        let parts = 0..self.rows.div_ceil(per);
-        let rows = |i: usize| i * per..((i + 1) * per).min(self.rows);
-        // A whole view for the threads (a closure would take only its pointer).
-        let planes = &planes;
-        let latent = match input {
-            Band::Sparse(nonzeros) => {
-                // S^T as the sparse sums read it.
-                let mut s = vec![0.0f32; cout * sin];
-                for (cj, row) in weights.chunks_exact(cout).enumerate() {
-                    for (co, &v) in row.iter().enumerate() {
-                        s[co * sin + cj] = v;
-                    }
-                }
-                let s = sparse::by_lanes(&s, sin, 1, cout);
-                crate::cores::each_part(parts, |i, _| {
-                    sparse::skip_rows(w, &s, (sin, cout), nonzeros, planes, rows(i))
-                });
-                return;
-            }
-            Band::Planes(latent) => latent,
-        };
-        crate::cores::each_part(parts, |i, _| {
+        crate::cores::each_part(0..self.rows.div_ceil(per), |i, _| {
+            run(i * per..((i + 1) * per).min(self.rows))
+        });
+    }
+
+    /// The packets of the rows `planes` keeps set to the linear skip of the band's
+    /// latent planes, `latent · S` (`skip` = (latent channels, S)). Each thread reads a
+    /// row's latent whole before it writes that row's packets, so `planes` may be the
+    /// latent's own buffer.
+    fn skip(&self, (sin, weights): &(usize, Vec<f32>), latent: Latent, planes: Planes) {
+        let (w, sin, cout) = (self.w, *sin, weights.len() / sin);
+        // Whole views for the threads (a closure would take only their pointers).
+        let (latent, planes) = (&latent, &planes);
+        self.row_runs(sin * cout, |rows| {
             let mut row = vec![0.0f32; cout * w];
-            for y in rows(i).filter(|&y| planes.keeps(y)) {
+            for y in rows.filter(|&y| planes.keeps(y)) {
                 // SAFETY: row y of every latent plane (w × sin: pixels of stride 1, planes
                 // `plane` apart) lies in the latent, which no thread writes before it is
                 // read here (see `Latent`); S (sin × cout) lies in `weights`, and `row`

@@ -150,10 +150,39 @@ impl Rows<'_> {
     }
 }
 
+/// The first layer's kernel and the skip's S laid out for the sums ([`by_lanes`]): made
+/// once per decoder, whatever the number of bands or decodes.
+#[derive(Debug)]
+pub(super) struct Weights {
+    /// The first layer's kernel.
+    pub(super) first: Vec<f32>,
+    /// The skip's S (latent channels × packet channels), as Sᵀ by lanes.
+    pub(super) skip: Option<Vec<f32>>,
+}
+
+impl Weights {
+    pub(super) fn of(first: &Conv3, last: &Conv3) -> Self {
+        let skip = last.skip.as_ref().map(|(sin, s)| {
+            let (sin, cout) = (*sin, last.cout);
+            let mut t = vec![0.0f32; cout * sin];
+            for (cj, row) in s.chunks_exact(cout).enumerate() {
+                for (co, &v) in row.iter().enumerate() {
+                    t[co * sin + cj] = v;
+                }
+            }
+            by_lanes(&t, sin, 1, cout)
+        });
+        Self {
+            first: by_lanes(&first.weight, first.cin, 9, first.cout),
+            skip,
+        }
+    }
+}
+
 /// Weights `[co][ci][tap]` (taps = 1 or 9) laid out `[co / LANES][ci][tap][co % LANES]`,
 /// output channels padded with zeros to a multiple of LANES: the weights of one pass of
 /// LANES channels lie together (221 KB of the first layer's 663 KB for image-q3).
-pub(super) fn by_lanes(weight: &[f32], cin: usize, taps: usize, cout: usize) -> Vec<f32> {
+fn by_lanes(weight: &[f32], cin: usize, taps: usize, cout: usize) -> Vec<f32> {
     let chunks = cout.div_ceil(LANES);
     let mut out = vec![0.0f32; chunks * cin * taps * LANES];
     for (co, kernel) in weight.chunks_exact(cin * taps).take(cout).enumerate() {
