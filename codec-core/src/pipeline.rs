@@ -547,15 +547,15 @@ impl Model {
         self.check_id(&file.header)?;
         self.check_geometry(&file.header)?;
         let symbols = self.decode_symbols(&file)?;
-        // The inverse companding of every symbol the tables allow, computed once with the
-        // tensor ops training uses, then looked up: the same values as applying it to the
-        // whole latent, without some thirty passes over it (a tenth of decoding).
+        // The inverse companding of every symbol the tables allow, computed once (the
+        // scalar twin of the tensor ops training uses, the same values), then looked up:
+        // the same values as applying it to the whole latent, without some thirty passes
+        // over it (a tenth of decoding).
         let m = self.config.max_symbol();
-        let alphabet: Vec<f32> = (-m..=m).map(|s| s as f32).collect();
-        let n = alphabet.len();
-        let table = to_vec(Companding::new(self.config.latent_bits).inverse(
-            Tensor::<1>::from_data(TensorData::new(alphabet, [n]), &self.device()),
-        ))?;
+        let companding = Companding::new(self.config.latent_bits);
+        let table: Vec<f32> = (-m..=m)
+            .map(|s| companding.inverse_value(s as f32))
+            .collect();
         // In place (same size and alignment): a 24-megapixel latent is 288 MB.
         let values = symbols
             .into_iter()
