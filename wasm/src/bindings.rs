@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::{
     Field, browser_limits, decode_audio_planes, decode_image_rgba, latent_symbols, load_model,
-    read_info,
+    read_info, warm_up,
 };
 
 thread_local! {
@@ -138,6 +138,13 @@ impl WallocModel {
         };
         set(&object, "sample_format", &format.into());
         Ok(object)
+    }
+
+    /// Decodes a small signal of its own and throws it away ([`warm_up`]): run it while
+    /// the page waits for the user, and the first file decodes about as fast as later ones.
+    #[wasm_bindgen(js_name = warmUp)]
+    pub fn warm_up(&self) -> Result<(), JsError> {
+        warm_up(&self.model).map_err(js_error)
     }
 
     /// The integer latent symbols, `[channels, height, width]` flattened.

@@ -5,6 +5,7 @@
 //! await init();
 //! const header = info(wlBytes);                  // what `walloc info --json` prints
 //! const model = WallocModel.fromBytes(wlmBytes);  // a model file (.wlm)
+//! model.warmUp();                                // optional, while the visitor is idle
 //! const image = model.decodeImage(wlBytes);       // { width, height, rgba, ... }
 //! const audio = model.decodeAudio(wlBytes);       // { sample_rate, channels: [Float32Array] }
 //! ```
@@ -17,6 +18,7 @@
 //! the bindings (`src/bindings.rs`, wasm32 only) wrap, so that native tests check them too.
 
 use burn::tensor::Device;
+use walloc_core::config::ModalityKind;
 use walloc_core::container::{self, Limits, SignalMeta, WlFile};
 use walloc_core::latent_payload;
 use walloc_core::model_file::{Model, id_hex};
@@ -197,6 +199,92 @@ pub fn latent_symbols(model: &Model, wl: &[u8], limits: &Limits) -> Result<Vec<i
         .map_err(|e| e.to_string())
 }
 
+/// Decodes a small signal made here, encoded with `model`, and throws the result away: a
+/// page runs it while the visitor chooses a file, so that the first file decodes nearly
+/// at the speed of later ones. A browser compiles a module's functions with a quick
+/// compiler first and with its optimising one only after they have run a while, on other
+/// threads; in headless Chromium, a 768×512 photo decoded 2 s after page load took
+/// 233–334 ms against ≈ 120 ms for later decodes, and 136–177 ms after this warm-up
+/// (≈ 70 ms; web/README.md). The model also makes its tables and weight layouts here.
+pub fn warm_up(model: &Model) -> Result<(), String> {
+    let limits = browser_limits();
+    let error = |e: walloc_core::pipeline::CodecError| e.to_string();
+    match model.config.modality {
+        ModalityKind::Image => {
+            let wl = model
+                .encode_image(&warm_up_image(), &limits)
+                .map_err(error)?;
+            decode_image_rgba(model, &wl, &limits).map(drop)
+        }
+        ModalityKind::Audio => {
+            let wl = model
+                .encode_audio(&warm_up_sound(), &limits)
+                .map_err(error)?;
+            decode_audio_planes(model, &wl, &limits).map(drop)
+        }
+    }
+}
+
+/// Side of [`warm_up_image`]: 32 and 64 pixels warmed up less of the code (first decodes
+/// of 160–205 ms in Chromium), 256 cost twice the time for no more gain.
+const WARM_UP_SIDE: usize = 128;
+
+/// A photo-like RGB image: smooth shading under patches of colour at several scales, so
+/// that, as in a photo, most of its latent is zero but many of its channels have nonzero
+/// values, and decoding takes the paths a photo takes.
+fn warm_up_image() -> RasterImage {
+    let n = WARM_UP_SIDE;
+    let hash = |a: usize, b: usize, c: usize| {
+        let h = (a as u32).wrapping_mul(0x9E37_79B9)
+            ^ (b as u32).wrapping_mul(0x85EB_CA6B)
+            ^ (c as u32).wrapping_mul(0xC2B2_AE35);
+        (h ^ (h >> 15)).wrapping_mul(0x2C1B_3C6D) >> 24
+    };
+    let mut samples = Vec::with_capacity(n * n * 3);
+    for y in 0..n {
+        for x in 0..n {
+            for c in 0..3 {
+                let (fx, fy) = (x as f32, y as f32);
+                let shade = 40.0 * (fx / 23.0 + c as f32).sin() + 30.0 * (fy / 31.0).cos();
+                // Patches of 32, 16 and 8 pixels, each level a little fainter.
+                let patches: f32 = [(32, 0.5), (16, 0.3), (8, 0.15)]
+                    .iter()
+                    .map(|&(size, weight)| weight * hash(x / size, y / size, c + size) as f32)
+                    .sum();
+                samples.push((shade + patches).clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    RasterImage {
+        width: n as u32,
+        height: n as u32,
+        channels: 3,
+        samples: Samples::Eight(samples),
+    }
+}
+
+/// A fifth of a second of stereo: two chords of partials and a click, for [`warm_up`].
+fn warm_up_sound() -> PcmAudio {
+    let rate = 44_100u32;
+    let frames = rate as usize / 5;
+    let plane = |base: f32| -> Vec<f32> {
+        (0..frames)
+            .map(|i| {
+                let t = i as f32 / rate as f32;
+                let tone: f32 = (1..=4)
+                    .map(|k| (core::f32::consts::TAU * base * k as f32 * t).sin() / k as f32)
+                    .sum();
+                0.3 * tone + if i == frames / 2 { 0.5 } else { 0.0 }
+            })
+            .collect()
+    };
+    PcmAudio {
+        sample_rate: rate,
+        format: walloc_core::container::SampleFormat::Int(16),
+        planes: vec![plane(220.0), plane(330.0)],
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod bindings;
 
@@ -220,6 +308,61 @@ mod tests {
             samples: vec![1u8, 2, 3].into(),
         };
         assert_eq!(to_rgba(&rgb8), [1, 2, 3, 255]);
+    }
+
+    fn shipped_models() -> Vec<(String, Model)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/models");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wlm"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 2, "no shipped models in {}", dir.display());
+        files
+            .into_iter()
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, load_model(std::fs::read(&p).unwrap()).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn warm_up_runs_with_every_shipped_model() {
+        for (name, model) in shipped_models() {
+            warm_up(&model).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    /// The warm-up image must take the paths a photo takes: a latent mostly zero (the
+    /// decoder's sparse first layer: at most one value in eight nonzero), with nonzero
+    /// values spread over its channels (the entropy decoder's tables). It has 18–79 of 192
+    /// channels nonzero from image-q1 to image-q4; a 128-pixel crop of a photo, 41–153.
+    #[test]
+    fn the_warm_up_image_codes_like_a_photo() {
+        for (name, model) in shipped_models() {
+            if model.config.modality != ModalityKind::Image {
+                continue;
+            }
+            let (symbols, [c, h, w]) = model
+                .image_symbols(&warm_up_image(), &browser_limits())
+                .unwrap();
+            let nonzero = symbols.iter().filter(|&&s| s != 0).count();
+            let busy = symbols
+                .chunks_exact(h * w)
+                .filter(|ch| ch.iter().any(|&s| s != 0))
+                .count();
+            assert!(
+                nonzero * 8 <= symbols.len() && nonzero * 200 >= symbols.len(),
+                "{name}: {nonzero} of {} symbols nonzero",
+                symbols.len()
+            );
+            assert!(
+                busy * 12 >= c,
+                "{name}: only {busy} of {c} channels nonzero"
+            );
+        }
     }
 
     #[test]

@@ -196,6 +196,19 @@ fn browser_decodes_like_native() {
     let limits = Limits::default();
     let mut report = Vec::new();
 
+    // The page warms up the default image model, the CLI's (the middle quality level),
+    // while it waits for the user: decodes with that model say how long it took.
+    let catalog: Value =
+        serde_json::from_slice(&std::fs::read(root.join("web/pkg/catalog.json")).unwrap()).unwrap();
+    let defaults: Vec<&str> = catalog["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["default"] == json!(true))
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(defaults, ["image-q3"], "the catalog's default model");
+
     // Samples and the golden file: symbols, samples, figures.
     let opened: Vec<(&Value, PathBuf)> = results["samples"]
         .as_array()
@@ -234,6 +247,15 @@ fn browser_decodes_like_native() {
             json!(model_name),
             "{name}: model shown"
         );
+        let warm_up = &entry["warmUpMs"];
+        if model_name == defaults[0] {
+            assert!(
+                warm_up.as_f64().is_some_and(|ms| ms > 0.0),
+                "{name}: the default model was not warmed up ({warm_up})"
+            );
+        } else {
+            assert_eq!(warm_up, &Value::Null, "{name}: warmed up a model on demand");
+        }
         let stats = &entry["stats"];
         match entry["modality"].as_str().unwrap() {
             "image" => {

@@ -8,7 +8,8 @@
 //        files: [{ wl, model? }, …]    files to open through the file chooser (a .wlm first)
 //        info: [wl, …]                 files whose header to read (walloc.info)
 //        bad: [wl, …]                  files the page must refuse with a message
-//        timing?: { sample, runs } }   decode a sample `runs` times, keep the worker's times
+//        timing?: { sample, runs, pause? } }   after `pause` ms, decode a sample `runs` times,
+//                                      keeping the worker's times
 // OUT: results.json, NAME.rgba / NAME.chK.f32 / NAME.symbols (raw little-endian), and
 // screenshots (image.png, audio.png, error.png, phone.png).
 
@@ -64,8 +65,8 @@ try {
     const shown = await page.evaluate(() => window.walloc.shown());
     const stats = await page.$$eval("#stats dd", (dds) => Object.fromEntries(dds.map((d) => [d.dataset.key, d.textContent])));
     const d = await page.evaluate(() => {
-      const { info, model, decodeMs, loadMs } = window.walloc.last.decoded;
-      return { info, model, decodeMs, loadMs };
+      const { info, model, decodeMs, loadMs, warmUpMs } = window.walloc.last.decoded;
+      return { info, model, decodeMs, loadMs, warmUpMs };
     });
     const symbols = await page.evaluate(async (b64) => {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -159,17 +160,19 @@ try {
   }
 
   if (job.timing) {
-    const { sample, runs } = job.timing;
-    results.timing = await page.evaluate(async ([file, runs]) => {
+    const { sample, runs, pause = 0 } = job.timing;
+    results.timing = await page.evaluate(async ([file, runs, pause]) => {
       const bytes = new Uint8Array(await (await fetch(`samples/${file}`)).arrayBuffer());
+      // A user takes a moment to choose a file; the page warms up meanwhile.
+      await new Promise((done) => setTimeout(done, pause));
       const times = [];
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
         const d = await window.walloc.decode(bytes);
-        times.push({ worker_ms: d.decodeMs, round_trip_ms: performance.now() - t0, load_ms: d.loadMs });
+        times.push({ worker_ms: d.decodeMs, round_trip_ms: performance.now() - t0, load_ms: d.loadMs, warm_up_ms: d.warmUpMs });
       }
       return { sample: file, times };
-    }, [sample, runs]);
+    }, [sample, runs, pause]);
   }
   results.user_agent = await page.evaluate(() => navigator.userAgent);
 } finally {

@@ -40,6 +40,10 @@ function sample(file, meta) {
 }
 
 const models = readdirSync(path.join(root, "assets/models")).filter((f) => f.endsWith(".wlm")).sort().map(model);
+// The image model `walloc encode` uses without --quality (the middle level,
+// cli/src/models.rs), which the page loads and warms up while it waits for the user.
+const images = models.filter((m) => m.modality === "image");
+if (images.length) images[images.length >> 1].default = true;
 const manifest = JSON.parse(readFileSync(path.join(root, "assets/samples/samples.json"), "utf8"));
 const samples = manifest.map((m) => sample(m.file, m));
 mkdirSync(path.join(web, "pkg"), { recursive: true });
