@@ -25,8 +25,9 @@ pub struct Codec {
 pub struct TrainOutput<const D: usize> {
     /// The reconstruction, same shape as the input.
     pub reconstruction: Tensor<D>,
-    /// Total information content of the noisy latent, in bits (a one-element tensor).
-    pub bits: Tensor<1>,
+    /// Total information content of the noisy latent, in bits (a one-element tensor),
+    /// where the caller asked for it.
+    pub bits: Option<Tensor<1>>,
 }
 
 impl Codec {
@@ -121,17 +122,19 @@ impl Codec {
     }
 
     /// Training pass for images: `noise` is U(−½, ½) of the latent's shape, supplied by the
-    /// caller so that the trainer owns every random number (exact resume).
+    /// caller so that the trainer owns every random number (exact resume). The density is
+    /// evaluated only where `rated` (a loss with a rate term).
     pub fn train_image(
         &self,
         image: Tensor<4>,
         noise: Tensor<4>,
         config: &CodecConfig,
+        rated: bool,
     ) -> TrainOutput<4> {
         let z = self.analyse_image(image, config.levels);
         let y = Companding::new(config.latent_bits).forward(z) + noise;
         TrainOutput {
-            bits: self.density.bits(y.clone()),
+            bits: rated.then(|| self.density.bits(y.clone())),
             reconstruction: self.synthesise_image(y, config),
         }
     }
@@ -142,11 +145,12 @@ impl Codec {
         audio: Tensor<3>,
         noise: Tensor<4>,
         config: &CodecConfig,
+        rated: bool,
     ) -> TrainOutput<3> {
         let z = self.analyse_audio(audio, config.levels);
         let y = Companding::new(config.latent_bits).forward(z) + noise;
         TrainOutput {
-            bits: self.density.bits(y.clone()),
+            bits: rated.then(|| self.density.bits(y.clone())),
             reconstruction: self.synthesise_audio(y, config),
         }
     }

@@ -70,8 +70,9 @@ pub struct Trainer {
 pub struct StepStats {
     pub loss: f32,
     pub mse: f32,
-    /// Bits per pixel (images) or per sample (audio), from the density.
-    pub bits_per_sample: f32,
+    /// Bits per pixel (images) or per sample (audio), from the density; none when the loss
+    /// has no rate term (λ = 0).
+    pub bits_per_sample: Option<f32>,
 }
 
 impl Trainer {
@@ -212,6 +213,10 @@ impl Trainer {
         let [l, h, w] = Codec::latent_dims(cfg, crop, crop);
         let noise = self.rng.noise(b * l * h * w);
         let noise = Tensor::<4>::from_data(TensorData::new(noise, [b, l, h, w]), &dev);
+        // With λ = 0 the loss has no rate term, and the density, which nothing then trains,
+        // is not evaluated: its tanh layers over every latent value (twice) were a third of
+        // a step on the CPU.
+        let rated = s.lambda != 0.0;
         let (mse, bits, samples) = match cfg.modality {
             ModalityKind::Image => {
                 let x = data::image_batch(&self.images, b, crop, &mut self.rng);
@@ -219,11 +224,11 @@ impl Trainer {
                 let out = if self.settings.freeze_encoder {
                     let y = frozen_latent(model.analyse_image(x.clone(), cfg.levels), cfg);
                     TrainOutput {
-                        bits: model.density.bits(y.clone()),
+                        bits: rated.then(|| model.density.bits(y.clone())),
                         reconstruction: model.synthesise_image(y, cfg),
                     }
                 } else {
-                    model.train_image(x.clone(), noise, cfg)
+                    model.train_image(x.clone(), noise, cfg, rated)
                 };
                 let mse = (out.reconstruction - x).powi_scalar(2).mean();
                 (mse, out.bits, (b * crop * crop) as f32)
@@ -235,25 +240,29 @@ impl Trainer {
                 let out = if self.settings.freeze_encoder {
                     let y = frozen_latent(model.analyse_audio(x.clone(), cfg.levels), cfg);
                     TrainOutput {
-                        bits: model.density.bits(y.clone()),
+                        bits: rated.then(|| model.density.bits(y.clone())),
                         reconstruction: model.synthesise_audio(y, cfg),
                     }
                 } else {
-                    model.train_audio(x.clone(), noise, cfg)
+                    model.train_audio(x.clone(), noise, cfg, rated)
                 };
                 let mse = (out.reconstruction - x).powi_scalar(2).mean();
                 (mse, out.bits, (b * c * crop) as f32)
             }
         };
-        let rate = bits.div_scalar(samples);
-        let loss = mse.clone() + rate.clone().mul_scalar(self.settings.lambda);
+        let rate = bits.map(|bits| bits.div_scalar(samples));
+        let loss = match &rate {
+            Some(rate) => mse.clone() + rate.clone().mul_scalar(self.settings.lambda),
+            None => mse.clone(),
+        };
         // Read the numbers from detached copies: the backward pass consumes the graph.
-        let (loss_v, mse_v, rate_v) = (loss.clone().detach(), mse.detach(), rate.detach());
+        let (loss_v, mse_v) = (loss.clone().detach(), mse.detach());
+        let rate_v = rate.map(|r| r.detach());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let stats = StepStats {
             loss: loss_v.into_scalar::<f32>(),
             mse: mse_v.into_scalar::<f32>(),
-            bits_per_sample: rate_v.into_scalar::<f32>(),
+            bits_per_sample: rate_v.map(|r| r.into_scalar::<f32>()),
         };
         let lr = self.learning_rate(self.step);
         let model = self.optim.step(lr, model, grads);
@@ -365,16 +374,19 @@ impl Trainer {
             let k = 0.05;
             a.loss += k * (s.loss - a.loss);
             a.mse += k * (s.mse - a.mse);
-            a.bits_per_sample += k * (s.bits_per_sample - a.bits_per_sample);
+            if let (Some(avg), Some(now)) = (&mut a.bits_per_sample, s.bits_per_sample) {
+                *avg += k * (now - *avg);
+            }
             let psnr = -10.0 * a.mse.max(1e-12).log10();
-            let rate = match self.config.modality {
-                ModalityKind::Image => format!("{:.3} bpp", a.bits_per_sample),
-                ModalityKind::Audio => format!("{:.3} bits/sample", a.bits_per_sample),
+            let rate = match (a.bits_per_sample, self.config.modality) {
+                (Some(bpp), ModalityKind::Image) => format!("  {bpp:.3} bpp"),
+                (Some(bps), ModalityKind::Audio) => format!("  {bps:.3} bits/sample"),
+                (None, _) => String::new(),
             };
             let per_s = (self.step - first) as f64 * self.settings.batch as f64
                 / started.elapsed().as_secs_f64();
             bar.set_message(format!(
-                "loss {:.5}  train {psnr:.2} dB  {rate}  {per_s:.1} crops/s{last_valid}",
+                "loss {:.5}  train {psnr:.2} dB{rate}  {per_s:.1} crops/s{last_valid}",
                 a.loss
             ));
             bar.set_position(self.step as u64);

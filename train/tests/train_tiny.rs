@@ -358,6 +358,48 @@ fn a_frozen_encoder_keeps_the_latent_while_the_decoder_learns() {
     );
 }
 
+/// With λ = 0 the loss is the MSE alone: the density is not evaluated (no rate is
+/// reported) and stays exactly as it started, while the networks still learn. With λ > 0
+/// the rate is there and counts.
+#[test]
+fn without_a_rate_term_the_density_is_left_alone() {
+    let config = CodecConfig::preset("tiny").unwrap();
+    let init = Codec::new(&config, &Device::flex().autodiff());
+    let max = config.max_symbol();
+    for lambda in [0.0, 0.01] {
+        let dir = scratch(&format!("rate-{lambda}"));
+        let s = RunSettings {
+            lambda,
+            ..settings("images", 4, 64, 1e-2)
+        };
+        let mut t = Trainer::open(
+            config.clone(),
+            s,
+            &dir,
+            Device::flex(),
+            false,
+            Some(init.clone()),
+        )
+        .unwrap();
+        let steps: Vec<_> = (0..4).map(|_| t.train_step()).collect();
+        let density_moved = t.model().density.symbol_pmfs(max) != init.density.symbol_pmfs(max);
+        if lambda == 0.0 {
+            for s in &steps {
+                assert_eq!(s.bits_per_sample, None, "a rate without a rate term");
+                assert_eq!(s.loss, s.mse, "the loss is not the MSE");
+            }
+            assert!(!density_moved, "the density changed with λ = 0");
+            assert!(steps[3].mse < steps[0].mse, "no learning: {steps:?}");
+        } else {
+            for s in &steps {
+                let bits = s.bits_per_sample.expect("a rate");
+                assert!(bits > 0.0 && s.loss > s.mse, "{s:?}");
+            }
+            assert!(density_moved, "the density did not learn with λ > 0");
+        }
+    }
+}
+
 #[test]
 fn a_crop_larger_than_every_training_file_is_a_clear_error() {
     let config = CodecConfig::preset("tiny").unwrap();
