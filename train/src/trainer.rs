@@ -214,8 +214,8 @@ impl Trainer {
         let noise = self.rng.noise(b * l * h * w);
         let noise = Tensor::<4>::from_data(TensorData::new(noise, [b, l, h, w]), &dev);
         // With λ = 0 the loss has no rate term, and the density, which nothing then trains,
-        // is not evaluated: its tanh layers over every latent value (twice) were a third of
-        // a step on the CPU.
+        // is not evaluated: its tanh layers over every latent value (twice) were half of a
+        // step's time on the CPU (docs/performance.md, Training).
         let rated = s.lambda != 0.0;
         let (mse, bits, samples) = match cfg.modality {
             ModalityKind::Image => {

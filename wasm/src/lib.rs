@@ -225,13 +225,13 @@ pub fn warm_up(model: &Model) -> Result<(), String> {
     }
 }
 
-/// Side of [`warm_up_image`]: 32 and 64 pixels warmed up less of the code (first decodes
-/// of 160–205 ms in Chromium), 256 cost twice the time for no more gain.
+/// Side of [`warm_up_image`]. Warming up with 32- or 64-pixel crops of a photo left first
+/// decodes of 140–205 ms in Chromium; a 256-pixel crop cost twice the time for no more.
 const WARM_UP_SIDE: usize = 128;
 
 /// A photo-like RGB image: smooth shading under patches of colour at several scales, so
-/// that, as in a photo, most of its latent is zero but many of its channels have nonzero
-/// values, and decoding takes the paths a photo takes.
+/// that, as in a photo, most of its latent is zero but nonzero values are spread over its
+/// channels, and decoding takes the paths a photo takes.
 fn warm_up_image() -> RasterImage {
     let n = WARM_UP_SIDE;
     let hash = |a: usize, b: usize, c: usize| {
