@@ -65,8 +65,8 @@ struct Conv3 {
     /// than one use ([`Conv3::winograd`]).
     wino: std::sync::OnceLock<Vec<f32>>,
     bias: Vec<f32>,
-    /// The decoder's linear 1×1 skip, folded into the last conv: latent channels ×
-    /// cout (its bias is in `bias`).
+    /// The decoder's linear 1×1 skip, folded into the last conv: its latent channels, and
+    /// its weights as the model stores them, `[co][cj]` (its bias is in `bias`).
     skip: Option<(usize, Vec<f32>)>,
 }
 
@@ -130,12 +130,6 @@ fn conv3_of(mut conv: ConvParts, skip: Option<ConvParts>) -> Option<Conv3> {
             if sout != cout || [sh, sw] != [1, 1] || s.weight.len() != sout * sin {
                 return None;
             }
-            let mut t = vec![0.0f32; sin * cout];
-            for co in 0..cout {
-                for cj in 0..sin {
-                    t[cj * cout + co] = s.weight[co * sin + cj];
-                }
-            }
             let sb = s.bias();
             if sb.len() != cout {
                 return None;
@@ -143,7 +137,7 @@ fn conv3_of(mut conv: ConvParts, skip: Option<ConvParts>) -> Option<Conv3> {
             for (b, s) in bias.iter_mut().zip(sb) {
                 *b += s;
             }
-            Some((sin, t))
+            Some((sin, s.weight))
         }
     };
     Some(Conv3 {
@@ -365,16 +359,22 @@ impl CpuDecoder {
     /// latent rows (each computed with a margin and cut back), so that the working memory
     /// follows the band and not the image; every band size gives the same result.
     pub fn decode(&self, latent: &[f32], h: usize, w: usize, band: usize) -> Vec<f32> {
-        let (lc, _) = self.channels();
+        let (lc, pc) = self.channels();
         assert_eq!(latent.len(), lc * h * w, "latent size");
-        let planes = Latent {
+        let view = Latent {
             ptr: latent.as_ptr(),
             plane: h * w,
         };
-        match sparse::sparse_enough(latent) {
-            true => self.bands(Source::Sparse(&Nonzeros::of(planes, lc, h, w)), h, w, band),
-            false => self.bands(Source::Planes(planes), h, w, band),
-        }
+        let nonzeros = sparse::sparse_enough(latent).then(|| Nonzeros::of(view, lc, h, w));
+        let mut out = vec![0.0f32; pc * h * w];
+        self.bands(
+            Source::of(view, nonzeros.as_ref()),
+            h,
+            w,
+            band,
+            out.as_mut_ptr(),
+        );
+        out
     }
 
     /// [`decode`](Self::decode) of a latent it may free or overwrite. One band with as
@@ -389,50 +389,31 @@ impl CpuDecoder {
         let (lc, pc) = self.channels();
         assert_eq!(latent.len(), lc * h * w, "latent size");
         let sparse = sparse::sparse_enough(&latent);
-        if h > band.max(1) || lc != pc {
-            let planes = Latent {
-                ptr: latent.as_ptr(),
-                plane: h * w,
-            };
-            if !sparse {
-                // `latent` lives until the bands are done.
-                return self.bands(Source::Planes(planes), h, w, band);
-            }
-            let nonzeros = Nonzeros::of(planes, lc, h, w);
-            drop(latent);
-            return self.bands(Source::Sparse(&nonzeros), h, w, band);
-        }
-        let mut work = Work::default();
-        let once = self.once(true);
-        let grid = Grid { rows: h, w };
-        self.load(&mut work, grid);
-        // Every packet of the one band is written: the latent's values are all replaced.
-        // Both views are raw pointers: no reference to the buffer lives while it is
-        // written.
+        // A raw view: no reference to the buffer lives while it is written as packets.
         let ptr = latent.as_mut_ptr();
-        let planes = Planes {
-            ptr,
-            plane: h * w,
-            w,
-            top: 0,
-            keep: (0, h),
-            add: false,
-        };
         let view = Latent { ptr, plane: h * w };
         let nonzeros = sparse.then(|| Nonzeros::of(view, lc, h, w));
-        let source = match &nonzeros {
-            Some(nonzeros) => Source::Sparse(nonzeros),
-            None => Source::Planes(view),
-        };
-        self.layers(&mut work, grid, source.band(0, h, w), planes, once);
-        latent
+        let source = Source::of(view, nonzeros.as_ref());
+        if h <= band.max(1) && lc == pc {
+            // Every packet of the one band is written: the latent's values are all
+            // replaced.
+            self.bands(source, h, w, band, ptr);
+            return latent;
+        }
+        if sparse {
+            // The bands read the nonzero values alone.
+            drop(latent);
+        }
+        let mut out = vec![0.0f32; pc * h * w];
+        self.bands(source, h, w, band, out.as_mut_ptr());
+        out
     }
 
-    /// The bands of [`decode`](Self::decode), from `source`, into a new packet buffer.
-    fn bands(&self, source: Source, h: usize, w: usize, band: usize) -> Vec<f32> {
-        let (_, pc) = self.channels();
+    /// The bands of [`decode`](Self::decode), from `source`, into the packet planes at
+    /// `out` (`pc · h · w` values, which only [`decode_owned`](Self::decode_owned)'s one
+    /// band may share with the latent).
+    fn bands(&self, source: Source, h: usize, w: usize, band: usize, out: *mut f32) {
         let band = band.max(1);
-        let mut out = vec![0.0f32; pc * h * w];
         let mut work = Work::default();
         let once = self.once(h <= band);
         for y0 in (0..h).step_by(band) {
@@ -449,7 +430,7 @@ impl CpuDecoder {
             };
             self.load(&mut work, grid);
             let planes = Planes {
-                ptr: out.as_mut_ptr(),
+                ptr: out,
                 plane: h * w,
                 w,
                 top,
@@ -459,7 +440,6 @@ impl CpuDecoder {
             let input = source.band(top, grid.rows, w);
             self.layers(&mut work, grid, input, planes, once);
         }
-        out
     }
 
     /// Whether the layers' Winograd weights are made for one use and not kept: with one
@@ -572,6 +552,22 @@ impl Planes {
     fn at(&self, y: usize, x: usize) -> usize {
         (self.top + y) * self.w + x
     }
+
+    /// Sets band row `y`'s packets to `row` (`[co][x]`: w values for each packet plane).
+    ///
+    /// # Safety
+    /// Row `y` is one the caller's thread writes alone, nothing reads it meanwhile, and
+    /// `row` has at most as many planes' values as the buffer has planes.
+    unsafe fn write_row(&self, y: usize, row: &[f32]) {
+        let at = self.at(y, 0);
+        for (c, values) in row.chunks_exact(self.w).enumerate() {
+            // SAFETY: see `Planes`; the caller has row y to itself.
+            unsafe {
+                let dst = self.ptr.add(c * self.plane + at);
+                core::ptr::copy_nonoverlapping(values.as_ptr(), dst, self.w);
+            }
+        }
+    }
 }
 
 /// A band's latent, `[L, rows, w]` planes `plane` apart from the band's first row, read
@@ -599,6 +595,15 @@ enum Source<'a> {
 }
 
 impl<'a> Source<'a> {
+    /// The latent's `nonzeros` where they were listed (a mostly zero latent), else its
+    /// planes.
+    fn of(planes: Latent, nonzeros: Option<&'a Nonzeros>) -> Self {
+        match nonzeros {
+            Some(nonzeros) => Source::Sparse(nonzeros),
+            None => Source::Planes(planes),
+        }
+    }
+
     /// Band rows `top..top + rows` of an image `w` wide.
     fn band(self, top: usize, rows: usize, w: usize) -> Band<'a> {
         match self {
@@ -793,24 +798,19 @@ impl Grid {
             for y in rows.filter(|&y| planes.keeps(y)) {
                 // SAFETY: row y of every latent plane (w × sin: pixels of stride 1, planes
                 // `plane` apart) lies in the latent, which no thread writes before it is
-                // read here (see `Latent`); S (sin × cout) lies in `weights`, and `row`
-                // (cout × w, `[co][x]`) is this thread's.
+                // read here (see `Latent`); S (sin × cout, stored `[co][cj]`) lies in
+                // `weights`, and `row` (cout × w, `[co][x]`) is this thread's.
                 unsafe {
                     crate::matmul::strided(
                         (w, cout, sin),
                         (row.as_mut_ptr(), 1, w),
                         (latent.ptr.add(y * w), 1, latent.plane),
-                        (weights.as_ptr(), cout, 1),
+                        (weights.as_ptr(), 1, sin),
                     );
                 }
-                for (c, values) in row.chunks_exact(w).enumerate() {
-                    // SAFETY: see `Planes`; row y is this thread's, and its latent was
-                    // read whole by the product above.
-                    unsafe {
-                        let dst = planes.ptr.add(c * planes.plane + planes.at(y, 0));
-                        core::ptr::copy_nonoverlapping(values.as_ptr(), dst, w);
-                    }
-                }
+                // SAFETY: row y is this thread's, and its latent was read whole by the
+                // product above.
+                unsafe { planes.write_row(y, &row) };
             }
         });
     }

@@ -385,21 +385,6 @@ impl Model {
         })
     }
 
-    /// The device the networks run on: the one the weights were loaded for where the
-    /// networks are not built yet, so that asking does not build them (decoding reads
-    /// the inverse companding from a tensor op on it, and builds no networks).
-    pub(crate) fn device(&self) -> Device {
-        match (self.codec.get(), &self.weights) {
-            (None, Some((_, device))) => device.clone(),
-            _ => self
-                .codec()
-                .devices()
-                .into_iter()
-                .next()
-                .unwrap_or_else(Device::flex),
-        }
-    }
-
     /// The networks, taken out of the model (to train them further).
     pub fn into_codec(self) -> Codec {
         self.codec();

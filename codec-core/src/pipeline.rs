@@ -10,7 +10,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::bottleneck::{Companding, SymbolSearch};
 use crate::codec::quantize_deadzone;
@@ -413,6 +413,15 @@ impl Model {
         let z = self.image_latent(&header, layout.to_planes(&mosaic));
         let y = self.quantized(z);
         Ok(self.codec().density.bits(y).into_scalar::<f32>() as f64)
+    }
+
+    fn device(&self) -> Device {
+        use burn::module::Module;
+        self.codec()
+            .devices()
+            .into_iter()
+            .next()
+            .unwrap_or_else(Device::flex)
     }
 
     fn expect(&self, signal: ModalityKind) -> Result<(), CodecError> {

@@ -1,6 +1,6 @@
-//! Model files (`walloc --model FILE`, the browser's): mutated tiny models, with the content hash fixed
-//! up so that mutations reach the configuration, tables and weights, load or give a
-//! typed error, without allocating what the file's size cannot justify.
+//! Model files (`walloc --model FILE`, the browser's): mutated tiny models, with the
+//! content hash fixed up so that mutations reach the configuration, tables and weights,
+//! load or give a typed error, without allocating what the file's size cannot justify.
 #![no_main]
 
 use burn::tensor::Device;

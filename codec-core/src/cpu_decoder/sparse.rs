@@ -162,19 +162,9 @@ pub(super) struct Weights {
 
 impl Weights {
     pub(super) fn of(first: &Conv3, last: &Conv3) -> Self {
-        let skip = last.skip.as_ref().map(|(sin, s)| {
-            let (sin, cout) = (*sin, last.cout);
-            let mut t = vec![0.0f32; cout * sin];
-            for (cj, row) in s.chunks_exact(cout).enumerate() {
-                for (co, &v) in row.iter().enumerate() {
-                    t[co * sin + cj] = v;
-                }
-            }
-            by_lanes(&t, sin, 1, cout)
-        });
         Self {
             first: by_lanes(&first.weight, first.cin, 9, first.cout),
-            skip,
+            skip: (last.skip.as_ref()).map(|(sin, s)| by_lanes(s, *sin, 1, last.cout)),
         }
     }
 }
@@ -276,14 +266,8 @@ crate::cores::wide_vectors! {
                     }
                 }
             }
-            let at = planes.at(y, 0);
-            for (c, values) in row.chunks_exact(w).take(cout).enumerate() {
-                // SAFETY: see `Planes`; row y is this thread's.
-                unsafe {
-                    let dst = planes.ptr.add(c * planes.plane + at);
-                    core::ptr::copy_nonoverlapping(values.as_ptr(), dst, w);
-                }
-            }
+            // SAFETY: row y is this thread's; `row` is cut to the cout packet planes.
+            unsafe { planes.write_row(y, &row[..cout * w]) };
         }
     }
 }
