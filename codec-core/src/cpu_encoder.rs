@@ -24,7 +24,7 @@ use burn::tensor::Tensor;
 use crate::bottleneck::{Companding, SymbolSearch};
 use crate::config::CodecConfig;
 use crate::nets::Encoder;
-use crate::wpt_planes::Mosaic;
+use crate::wpt_planes::{self, Split};
 
 /// Latent positions per product: a block's packets (192 × 256 values) and its latent stay
 /// in the second-level cache.
@@ -171,22 +171,31 @@ impl CpuEncoder {
     /// `positions` symbols. The latent channels are shared out among the cores.
     pub fn symbols(&self, packets: &[f32], positions: usize) -> Vec<i32> {
         assert_eq!(packets.len(), self.cin * positions, "packet planes");
-        self.symbols_of(&Packets::planes(packets, self.cin, positions))
+        let origins: Vec<usize> = (0..self.cin).map(|p| p * positions).collect();
+        self.symbols_of(&Packets::planes(packets, &origins, positions))
     }
 
-    /// [`symbols`](Self::symbols) of packets where the forward transform left them
-    /// ([`forward_2d_mosaic`](crate::wpt_planes::forward_2d_mosaic)): the sparse products
-    /// read them there, dense ones from a planar copy.
-    pub fn symbols_in_mosaic(&self, mosaic: &[f32], layout: &Mosaic) -> Vec<i32> {
-        self.mosaic_symbols(mosaic, layout)
+    /// [`symbols`](Self::symbols) of the packets of planes whose rows
+    /// `fill_row(plane, row, out)` writes, made a row of packets at a time
+    /// ([`wpt_planes::by_latent_rows`]): no plane of packets is ever whole.
+    pub fn symbols_of_rows(
+        &self,
+        split: Split,
+        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+    ) -> Vec<i32> {
+        self.row_symbols(split, fill_row)
     }
 
-    /// [`symbols_in_mosaic`](Self::symbols_in_mosaic) in one byte each, where every
-    /// symbol the model makes fits in one ([`fits_bytes`](Self::fits_bytes)): a quarter
-    /// of the memory, all of it fresh in a short process.
-    pub fn symbol_bytes_in_mosaic(&self, mosaic: &[f32], layout: &Mosaic) -> Vec<i8> {
+    /// [`symbols_of_rows`](Self::symbols_of_rows) in one byte each, where every symbol
+    /// the model makes fits in one ([`fits_bytes`](Self::fits_bytes)): a quarter of the
+    /// memory, all of it fresh in a short process.
+    pub fn symbol_bytes_of_rows(
+        &self,
+        split: Split,
+        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+    ) -> Vec<i8> {
         assert!(self.fits_bytes(), "symbols wider than a byte");
-        self.mosaic_symbols(mosaic, layout)
+        self.row_symbols(split, fill_row)
     }
 
     /// Whether every symbol lies in −127..=127 (8-bit companding).
@@ -194,28 +203,34 @@ impl CpuEncoder {
         self.max_symbol <= i32::from(i8::MAX)
     }
 
-    fn mosaic_symbols<S: Symbol>(&self, mosaic: &[f32], layout: &Mosaic) -> Vec<S> {
-        assert_eq!(layout.packets(), self.cin, "packet count");
-        assert_eq!(
-            mosaic.len(),
-            layout.channels * layout.height * layout.width,
-            "mosaic"
-        );
-        let (lh, lw) = layout.packet_shape();
-        let planes;
-        let packets = match self.weights {
-            Weights::Dense(_) => {
-                planes = layout.to_planes(mosaic);
-                Packets::planes(&planes, self.cin, lh * lw)
+    fn row_symbols<S: Symbol>(
+        &self,
+        split: Split,
+        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+    ) -> Vec<S> {
+        assert_eq!(split.packets(), self.cin, "packet count");
+        let origins = split.row_offsets();
+        let lw = split.packet_shape().1;
+        wpt_planes::by_latent_rows(split, fill_row, self.cout, |row, out: &mut [S]| match &self
+            .weights
+        {
+            Weights::Sparse { starts, terms } => {
+                let packets = Packets {
+                    values: row,
+                    origins: &origins,
+                    shape: (1, lw),
+                    stride: 0,
+                };
+                self.sparse_channels(starts, terms, &packets, 0, out)
             }
-            Weights::Sparse { .. } => Packets {
-                values: mosaic,
-                origins: (0..self.cin).map(|p| layout.origin(p)).collect(),
-                shape: (lh, lw),
-                stride: layout.width,
-            },
-        };
-        self.symbols_of(&packets)
+            Weights::Dense(weight) => {
+                let mut planes = Vec::with_capacity(self.cin * lw);
+                for &at in &origins {
+                    planes.extend_from_slice(&row[at..][..lw]);
+                }
+                self.dense_channels(weight, &planes, lw, 0, out)
+            }
+        })
     }
 
     fn symbols_of<S: Symbol>(&self, packets: &Packets) -> Vec<S> {
@@ -342,18 +357,18 @@ impl Symbol for i8 {
 /// each, so that the products run along whole planes).
 struct Packets<'a> {
     values: &'a [f32],
-    origins: Vec<usize>,
+    origins: &'a [usize],
     shape: (usize, usize),
     stride: usize,
 }
 
 impl<'a> Packets<'a> {
-    /// `count` planes of `positions` values, one after another (what the dense products
-    /// read).
-    fn planes(values: &'a [f32], count: usize, positions: usize) -> Self {
+    /// Planes of `positions` values starting at `origins`, one after another (what the
+    /// dense products read).
+    fn planes(values: &'a [f32], origins: &'a [usize], positions: usize) -> Self {
         Packets {
             values,
-            origins: (0..count).map(|p| p * positions).collect(),
+            origins,
             shape: (1, positions),
             stride: positions,
         }

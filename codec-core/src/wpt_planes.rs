@@ -27,112 +27,110 @@ pub fn forward_2d(
     levels: usize,
 ) -> Vec<f32> {
     assert_eq!(x.len(), channels * height * width);
-    let mosaic = Mosaic {
+    let split = Split {
         channels,
         height,
         width,
         levels,
     };
-    mosaic.to_planes(&forward_2d_mosaic(mosaic, |plane, row, out| {
+    forward_2d_planes(split, |plane, row, out| {
         out.copy_from_slice(&x[(plane * height + row) * width..][..width])
-    }))
+    })
 }
 
-/// [`forward_2d`] of planes whose rows `fill_row(plane, row, out)` writes, each once, as
-/// the transform needs them (the caller's own layout, such as an image's interleaved,
-/// unpadded samples, is read where it lies, with no planar copy made first), its packets
-/// left where the columns' levels put them ([`Mosaic`]) instead of copied out into
-/// planes of their own: the encoder reads them there, so an encode does not fault in a
-/// second image-sized buffer of floats (docs/performance.md, ninth session).
-///
-/// Every level splits every band along both axes, and the two axes' filters touch
-/// different indices, so the whole transform is the rows' packet transform of all levels
-/// followed by the columns' of all levels (the order differs from level by level, so the
-/// floats may differ by rounding; only an encoder runs this). Each row's levels stay in
-/// the first-level cache; the columns go `LANES` at a time through all their levels in a
-/// tile of `height × LANES`, and the last level's tile is written back over the columns
-/// it came from. Every value is read and written twice in all, not twice per level: on a
-/// 768×512 photo the level-by-level transform moved ≈ 50 MB through the caches for 3
-/// levels, this ≈ 18.
-pub fn forward_2d_mosaic(
-    mosaic: Mosaic,
+/// [`forward_2d`] of planes whose rows `fill_row(plane, row, out)` writes as the
+/// transform needs them (the caller's own layout, such as an image's interleaved,
+/// unpadded samples, is read where it lies, with no planar copy made first).
+pub fn forward_2d_planes(
+    split: Split,
     fill_row: impl Fn(usize, usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    let Mosaic {
-        channels,
-        height,
-        width,
-        levels,
-    } = mosaic;
-    let (bands, len) = (1usize << levels, channels * height * width);
-    assert!(
-        height % bands == 0 && width % bands == 0,
-        "{height}×{width} cannot be split {levels} times"
-    );
-    // Rows: every row becomes its 2^levels bands of width/2^levels, in packet order.
-    let mut by_w = crate::cores::filled_in_parts(len, width.max(1), len, |first, part| {
-        let (mut row, mut next, mut phases) = (vec![0.0; width], vec![0.0; width], Vec::new());
-        for (i, out) in part.chunks_exact_mut(width).enumerate() {
-            fill_row((first + i) / height, (first + i) % height, &mut row);
-            analyse_row_levels(&mut row, &mut next, &mut phases, levels, out);
-        }
-    });
-    if levels == 0 {
-        return by_w;
+    let offsets = split.row_offsets();
+    let lw = split.packet_shape().1;
+    by_latent_rows(
+        split,
+        &fill_row,
+        offsets.len(),
+        |packets, out: &mut [f32]| {
+            for (&at, o) in offsets.iter().zip(out.chunks_exact_mut(lw)) {
+                o.copy_from_slice(&packets[at..][..lw]);
+            }
+        },
+    )
+}
+
+/// `planes` planes of the packets' shape, made a row at a time: `emit(packets, out)` is
+/// handed the packets' row r ([`RowStream::row`]) and writes row r of every plane into
+/// `out` (`planes` rows of the packets' width, one after another). The rows are shared
+/// out among the cores in runs, each run transformed by a [`RowStream`] of its own.
+///
+/// Why rows: the whole transform's output is four floats per sample (4.5 MB for a
+/// 768×512 photo, 380 MB for 24 megapixels), all of it fresh memory, which this
+/// project's machine fills at about 0.2 ms per MB, and which the encoder then read again
+/// from far outside the caches. A row of packets is a few tens of kilobytes.
+pub fn by_latent_rows<T: Copy + Default + Send>(
+    split: Split,
+    fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+    planes: usize,
+    emit: impl Fn(&[f32], &mut [T]) + Sync,
+) -> Vec<T> {
+    let (lh, lw) = split.packet_shape();
+    let plane = lh * lw;
+    let len = planes * plane;
+    let mut out = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
     }
-    // Columns: the unit is one width band of one plane, a strip of columns no other unit
-    // reads or writes, so the units write their packets back in place.
-    let lw = width >> levels;
-    let mut units: Vec<(usize, usize)> = (0..channels)
-        .flat_map(|c| (0..bands).map(move |bw| (c, bw)))
-        .collect();
-    let strips = Strips(by_w.as_mut_ptr());
-    let strips = &strips;
-    crate::cores::in_parts_of_work(&mut units, 1, len, |_, group| {
-        let mut tiles = [vec![0.0f32; height * LANES], vec![0.0f32; height * LANES]];
-        for &mut (c, bw) in group {
-            // Blocks of LANES columns, whose tiles stay in the second-level cache (whole
-            // bands at once measured 50% slower); where the band is not a multiple of
-            // LANES, the last block overlaps the one before. Columns are transformed
-            // independently, so the overlap's columns (read after the block before wrote
-            // them back) give wrong values only in lanes that are not written back.
-            let n = LANES.min(lw);
-            let mut written = 0;
-            for j in (0..lw).step_by(LANES).map(|j| j.min(lw - n)) {
-                let first = c * height * width + bw * lw + j;
-                let [tile, spare] = &mut tiles;
-                for (r, row) in tile.chunks_exact_mut(n).take(height).enumerate() {
-                    // SAFETY: columns `first..first + n` of every row of this plane lie in
-                    // this unit's strip, which no other thread touches.
-                    unsafe { strips.read(first + r * width, row) };
-                }
-                column_levels(height, n, levels, tile, spare);
-                let skip = written - j;
-                for (r, row) in tile.chunks_exact(n).take(height).enumerate() {
-                    // SAFETY: as above.
-                    unsafe { strips.write(first + r * width + skip, &row[skip..]) };
-                }
-                written = j + n;
+    let threads = crate::cores::threads_for(split.channels * split.height * split.width);
+    let per = lh.div_ceil(threads.clamp(1, lh));
+    let rows = Scattered(out.as_mut_ptr());
+    let rows = &rows;
+    crate::cores::each_part((0..lh).step_by(per), |_, first| {
+        let mut stream = RowStream::new(split, first);
+        let mut values = vec![T::default(); planes * lw];
+        for r in first..(first + per).min(lh) {
+            emit(stream.row(fill_row), &mut values);
+            for (p, v) in values.chunks_exact(lw).enumerate() {
+                // SAFETY: row r of every plane lies in `out`'s capacity, and only this
+                // part writes row r.
+                unsafe { rows.write(p * plane + r * lw, v) };
             }
         }
     });
-    by_w
+    // SAFETY: the parts cover every row of every plane, and each was written above.
+    unsafe { out.set_len(len) };
+    out
 }
 
-/// Where [`forward_2d_mosaic`] leaves the packets of `channels` planes of `height ×
-/// width` after `levels` levels: each plane is tiled by its `4^levels` packets as the
-/// columns' levels left them, the packet of width band `bw` and height band `bh` (numbered
-/// as in [`crate::wpt`]) at rows `bh·lh..` and columns `bw·lw..` of its plane, its rows
-/// `width` apart.
+/// Values that threads write to disjoint places of one buffer through raw copies (no
+/// reference to the whole buffer exists while they run).
+struct Scattered<T>(*mut T);
+
+// SAFETY: the callers of `write` keep every thread to places of its own.
+unsafe impl<T: Send> Sync for Scattered<T> {}
+
+impl<T: Copy> Scattered<T> {
+    /// Copies `values` to index `at` on.
+    ///
+    /// # Safety
+    /// `at..at + values.len()` lies in the buffer's allocation, and no other thread reads
+    /// or writes it meanwhile.
+    unsafe fn write(&self, at: usize, values: &[T]) {
+        unsafe { core::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len()) }
+    }
+}
+
+/// The shape of a forward transform: `channels` planes of `height × width` split
+/// `levels` times along both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mosaic {
+pub struct Split {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
     pub levels: usize,
 }
 
-impl Mosaic {
+impl Split {
     /// A packet's height and width.
     pub fn packet_shape(&self) -> (usize, usize) {
         (self.height >> self.levels, self.width >> self.levels)
@@ -143,56 +141,186 @@ impl Mosaic {
         self.channels << (2 * self.levels)
     }
 
-    /// Where packet `p` (numbered as [`forward_2d`]'s planes) starts.
-    pub fn origin(&self, p: usize) -> usize {
+    /// Where each packet's row starts in a [`RowStream::row`], packets numbered as
+    /// [`forward_2d`]'s planes.
+    pub fn row_offsets(&self) -> Vec<usize> {
         let per = 1 << (2 * self.levels);
-        let (c, q) = (p / per, p % per);
-        // The packet number's digits (base 4) are 2·width bit + height bit per level.
-        let (bw, bh) = (gather_bits(q >> 1), gather_bits(q));
-        let (lh, lw) = self.packet_shape();
-        (c * self.height + bh * lh) * self.width + bw * lw
-    }
-
-    /// The packets copied out into planes of their own, as [`forward_2d`] gives them.
-    pub fn to_planes(&self, mosaic: &[f32]) -> Vec<f32> {
-        assert_eq!(mosaic.len(), self.channels * self.height * self.width);
-        let (lh, lw) = self.packet_shape();
-        let mut planes = Vec::with_capacity(mosaic.len());
-        for p in 0..self.packets() {
-            let origin = self.origin(p);
-            for r in 0..lh {
-                planes.extend_from_slice(&mosaic[origin + r * self.width..][..lw]);
-            }
-        }
-        planes
+        let lw = self.packet_shape().1;
+        (0..self.packets())
+            .map(|p| {
+                let (c, q) = (p / per, p % per);
+                // The packet number's digits (base 4) are 2·width bit + height bit per
+                // level, the first level's most significant.
+                let (bw, bh) = (gather_bits(q >> 1), gather_bits(q));
+                ((c << self.levels) + bh) * self.width + bw * lw
+            })
+            .collect()
     }
 }
 
-/// Columns of planes that threads share out among themselves: each reads and writes
-/// only its own columns, through raw copies (no reference to the whole buffer exists
-/// while they run).
-struct Strips(*mut f32);
+/// Rows kept of each band of each level of the columns' transform: a row of the next
+/// level reads ten, and the next two rows it needs are made before the ten it read last
+/// are all used, so twelve would do; sixteen makes the slot a mask.
+const RING: usize = 16;
 
-// SAFETY: the callers of `read` and `write` keep every thread to columns of its own.
-unsafe impl Sync for Strips {}
+/// The forward transform a row of packets at a time, from the top down (with the
+/// periodic wrap, the first rows read the last of the input too).
+///
+/// Row r of every packet is the columns' `levels`-th level at row r of each height band,
+/// which reads ten rows of the level before (2r − 4 ..= 2r + 5, wrapped), and so on down
+/// to the input's rows 8r − 28 ..= 8r + 35 at three levels. Each level keeps its last
+/// [`RING`] rows per band, so going down the image every row of every level is made once
+/// (a stream started below the top makes the rows its first packets need again). Row
+/// numbers are kept unwrapped (negative above the top), and a level's row k is its row k
+/// mod its height: row k of level l reads rows 2k + 5 − t of level l − 1 whichever way
+/// they are numbered, since level l − 1 is twice as high. Each value is the same sum of
+/// the same values as the level-by-level transform ([`analyse_taps`]), bit for bit.
+pub struct RowStream {
+    split: Split,
+    /// Per channel, the bands of levels 0 .. levels − 1 (level 0: the rows' transform of
+    /// input rows, one band; level l: 2^l bands), [`RING`] rows of `width` each.
+    ring: Vec<f32>,
+    /// Per level 0 .. levels − 1: the next row (unwrapped) to make.
+    next: Vec<isize>,
+    /// The next row of packets [`row`](Self::row) gives.
+    row: usize,
+    /// The packets' current row: per channel, the height bands' rows of `width`.
+    out: Vec<f32>,
+    /// An input row and the rows' transform's scratch.
+    input: Vec<f32>,
+    spare: Vec<f32>,
+    phases: Vec<f32>,
+}
 
-impl Strips {
-    /// Copies `out.len()` values from index `at` into `out`.
-    ///
-    /// # Safety
-    /// `at..at + out.len()` lies in the buffer, and no other thread writes it meanwhile.
-    unsafe fn read(&self, at: usize, out: &mut [f32]) {
-        unsafe { core::ptr::copy_nonoverlapping(self.0.add(at), out.as_mut_ptr(), out.len()) }
+impl RowStream {
+    /// A stream whose first [`row`](Self::row) is row `first` of the packets.
+    pub fn new(split: Split, first: usize) -> Self {
+        let Split {
+            channels,
+            height,
+            width,
+            levels,
+        } = split;
+        assert!(
+            height % (1 << levels) == 0 && width % (1 << levels) == 0,
+            "{height}×{width} cannot be split {levels} times"
+        );
+        // Level l − 1's first row is the lowest that level l's first row reads.
+        let mut next = vec![0isize; levels];
+        let mut k = first as isize;
+        for n in next.iter_mut().rev() {
+            k = 2 * k - 4;
+            *n = k;
+        }
+        let bands = (1 << levels) - 1;
+        RowStream {
+            split,
+            ring: vec![0.0; channels * bands * RING * width],
+            next,
+            row: first,
+            out: vec![0.0; (channels << levels) * width],
+            input: vec![0.0; width],
+            spare: vec![0.0; width],
+            phases: Vec::new(),
+        }
     }
 
-    /// Copies `values` to index `at` on.
-    ///
-    /// # Safety
-    /// `at..at + values.len()` lies in the buffer, and no other thread reads or writes it
-    /// meanwhile.
-    unsafe fn write(&self, at: usize, values: &[f32]) {
-        unsafe { core::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len()) }
+    /// The packets' next row (the stream's first row, then each next one): per channel,
+    /// the `2^levels` height bands' rows of `width`, each the width bands' rows of
+    /// `width/2^levels` side by side (where each packet's row lies:
+    /// [`Split::row_offsets`]). `fill_row(plane, row, out)` writes the input's rows.
+    pub fn row(&mut self, fill_row: &impl Fn(usize, usize, &mut [f32])) -> &[f32] {
+        let Split {
+            channels,
+            height,
+            width,
+            levels,
+        } = self.split;
+        let r = self.row;
+        assert!(r < height >> levels, "row {r} is past the packets' last");
+        self.row += 1;
+        if levels == 0 {
+            for (c, out) in self.out.chunks_exact_mut(width).enumerate() {
+                fill_row(c, r, out);
+            }
+            return &self.out;
+        }
+        let k = r as isize;
+        self.make_up_to(levels - 1, 2 * k + 5, fill_row);
+        let bands = (1 << levels) - 1;
+        let parents = 1 << (levels - 1);
+        for c in 0..channels {
+            let first = (c * bands + parents - 1) * RING * width;
+            let parent = &self.ring[first..][..parents * RING * width];
+            let out = &mut self.out[(c << levels) * width..][..(2 << (levels - 1)) * width];
+            for (p, pair) in out.chunks_exact_mut(2 * width).enumerate() {
+                let (lo, hi) = pair.split_at_mut(width);
+                split_row(&parent[p * RING * width..][..RING * width], k, lo, hi);
+            }
+        }
+        &self.out
     }
+
+    /// Makes the rows of level `l` up to row `k` (unwrapped).
+    fn make_up_to(&mut self, l: usize, k: isize, fill_row: &impl Fn(usize, usize, &mut [f32])) {
+        let Split {
+            channels,
+            height,
+            width,
+            levels,
+        } = self.split;
+        let bands = (1 << levels) - 1;
+        while self.next[l] <= k {
+            let q = self.next[l];
+            let slot = q.rem_euclid(RING as isize) as usize;
+            if l == 0 {
+                let row = q.rem_euclid(height as isize) as usize;
+                for c in 0..channels {
+                    fill_row(c, row, &mut self.input);
+                    let at = (c * bands * RING + slot) * width;
+                    let out = &mut self.ring[at..][..width];
+                    analyse_row_levels(
+                        &mut self.input,
+                        &mut self.spare,
+                        &mut self.phases,
+                        levels,
+                        out,
+                    );
+                }
+            } else {
+                self.make_up_to(l - 1, 2 * q + 5, fill_row);
+                // Level l − 1's bands, then level l's: band b of level l − 1 splits into
+                // bands 2b (low) and 2b + 1 (high) of level l.
+                let (parents, first) = (1 << (l - 1), (1 << (l - 1)) - 1);
+                for c in 0..channels {
+                    let at = (c * bands + first) * RING * width;
+                    let (parent, children) = self.ring[at..].split_at_mut(parents * RING * width);
+                    for p in 0..parents {
+                        let parent = &parent[p * RING * width..][..RING * width];
+                        let pair = &mut children[2 * p * RING * width..][..2 * RING * width];
+                        let (lo, hi) = pair.split_at_mut(RING * width);
+                        let (lo, hi) = (
+                            &mut lo[slot * width..][..width],
+                            &mut hi[slot * width..][..width],
+                        );
+                        split_row(parent, q, lo, hi);
+                    }
+                }
+            }
+            self.next[l] += 1;
+        }
+    }
+}
+
+/// Row `k` of the low and high halves of the band whose last [`RING`] rows `ring` keeps
+/// (`RING` rows of `lo.len()`, row j in slot j mod `RING`): its rows 2k + 5 − t, t < 10.
+fn split_row(ring: &[f32], k: isize, lo: &mut [f32], hi: &mut [f32]) {
+    let w = lo.len();
+    let rows: [&[f32]; 10] = core::array::from_fn(|t| {
+        let slot = (2 * k + 5 - t as isize).rem_euclid(RING as isize) as usize;
+        &ring[slot * w..][..w]
+    });
+    analyse_across(&rows, lo, hi);
 }
 
 /// `v`'s even bits, packed: a band index along one axis, from a 2D packet number whose
@@ -226,27 +354,6 @@ crate::cores::wide_vectors! {
             }
             core::mem::swap(row, next);
         }
-    }
-}
-
-/// All `levels` down the `n ≤ LANES` columns of `tile` (`height` rows of `n`, its first
-/// `height·n` values), `spare` of the same size taking turns with it: each level splits
-/// every band of the one before into two, one under the other, so at the end `tile`
-/// holds the height bands in order, each `height/2^levels` rows.
-fn column_levels(
-    height: usize,
-    n: usize,
-    levels: usize,
-    tile: &mut Vec<f32>,
-    spare: &mut Vec<f32>,
-) {
-    for l in 0..levels {
-        let h = height >> l;
-        for b in 0..1 << l {
-            let (lo, hi) = spare[b * h * n..][..h * n].split_at_mut(h / 2 * n);
-            analyse_columns(&tile[b * h * n..], h, n, n, lo, hi, n);
-        }
-        core::mem::swap(tile, spare);
     }
 }
 
@@ -342,19 +449,20 @@ fn analyse_row(x: &[f32], scratch: &mut Vec<f32>, lo: &mut [f32], hi: &mut [f32]
                 len + k + (8 - t) / 2
             };
         }
-        let (mut sl, mut sh) = ([0.0f32; LANES], [0.0f32; LANES]);
-        analyse_lanes(scratch, &at, &mut sl, &mut sh);
-        l.copy_from_slice(&sl[..l.len()]);
-        h.copy_from_slice(&sh[..h.len()]);
+        if let (Ok(l), Ok(h)) = (l.try_into(), h.try_into()) {
+            analyse_lanes::<LANES>(scratch, &at, l, h);
+        } else {
+            // The last, partial block: through whole vectors whose tail is dropped (the
+            // phases' zero tail makes the reads past the row's end valid).
+            let (mut sl, mut sh) = ([0.0f32; LANES], [0.0f32; LANES]);
+            analyse_lanes(scratch, &at, &mut sl, &mut sh);
+            l.copy_from_slice(&sl[..l.len()]);
+            h.copy_from_slice(&sh[..h.len()]);
+        }
     }
 }
 
-/// lo[i] = Σ_t dec_lo[t]·s_t[i] and hi[i] likewise, for N lanes (a constant, so that the
-/// loop becomes whole vectors), where s_t = x[at[t]..][..N]. Both filters are symmetric
-/// (dec_lo about t = 5, dec_hi about t = 4; their other taps are zero), so mirrored
-/// samples are added first and each weight multiplies once: 23 operations per pair of
-/// outputs instead of 40. The sums' order is fixed here, for every caller, and no
-/// multiply-add is fused, so the result is the same on every CPU and in wasm.
+/// [`analyse_taps`] on the ten runs `x[at[t]..][..N]`.
 #[inline(always)]
 fn analyse_lanes<const N: usize>(
     x: &[f32],
@@ -362,7 +470,22 @@ fn analyse_lanes<const N: usize>(
     lo: &mut [f32; N],
     hi: &mut [f32; N],
 ) {
-    let s = |t: usize| &x[at[t]..at[t] + N];
+    analyse_taps(|t| &x[at[t]..], lo, hi);
+}
+
+/// lo[i] = Σ_t dec_lo[t]·s(t)[i] and hi[i] likewise, for N lanes (a constant, so that
+/// the loop becomes whole vectors). Both filters are symmetric (dec_lo about t = 5,
+/// dec_hi about t = 4; their other taps are zero), so mirrored samples are added first
+/// and each weight multiplies once: 23 operations per pair of outputs instead of 40. The
+/// sums' order is fixed here, for every caller, and no multiply-add is fused, so the
+/// result is the same on every CPU and in wasm.
+#[inline(always)]
+fn analyse_taps<'a, const N: usize>(
+    s: impl Fn(usize) -> &'a [f32],
+    lo: &mut [f32; N],
+    hi: &mut [f32; N],
+) {
+    let s = |t: usize| &s(t)[..N];
     let (s1, s2, s3, s4, s5) = (s(1), s(2), s(3), s(4), s(5));
     let (s6, s7, s8, s9) = (s(6), s(7), s(8), s(9));
     for i in 0..N {
@@ -390,46 +513,25 @@ fn wrap(i: isize, n: usize) -> usize {
 }
 
 crate::cores::wide_vectors! {
-    /// [`analyse_row`] down the columns of an `h × w` plane whose rows lie `stride` apart
-    /// in `x`, into `h/2` rows of `w` lying `out_stride` apart in `lo` and `hi`: `LANES`
-    /// columns at a time, the ten rows of each tap read into registers, each output
-    /// written once.
-    fn analyse_columns(
-        x: &[f32],
-        h: usize,
-        w: usize,
-        stride: usize,
-        lo: &mut [f32],
-        hi: &mut [f32],
-        out_stride: usize,
-    ) {
-        for k in 0..h / 2 {
-            // Where the ten rows of output row k's taps start.
-            let mut rows = [0; 10];
-            for (t, row) in rows.iter_mut().enumerate() {
-                *row = wrap((2 * k + 5) as isize - t as isize, h) * stride;
+    /// [`analyse_taps`] down the columns: `lo` and `hi` (rows of one length) from the ten
+    /// rows `rows[t]` a column's taps read (2k + 5 − t for output row k), `LANES`
+    /// columns at a time.
+    fn analyse_across(rows: &[&[f32]; 10], lo: &mut [f32], hi: &mut [f32]) {
+        let w = lo.len();
+        if w < LANES {
+            // A row narrower than LANES: a lane at a time.
+            for i in 0..w {
+                let (l, h) = (&mut lo[i..][..1], &mut hi[i..][..1]);
+                analyse_taps::<1>(|t| &rows[t][i..], l.try_into().unwrap(), h.try_into().unwrap());
             }
-            let (l, hh) = (&mut lo[k * out_stride..][..w], &mut hi[k * out_stride..][..w]);
-            if w < LANES {
-                // A plane narrower than LANES: a lane at a time.
-                for i in 0..w {
-                    let (l, hh) = (&mut l[i..][..1], &mut hh[i..][..1]);
-                    let at = rows.map(|r| r + i);
-                    analyse_lanes::<1>(x, &at, l.try_into().unwrap(), hh.try_into().unwrap());
-                }
-                continue;
-            }
-            // Whole blocks only (a partial block's loop runs a lane at a time): the last
-            // block ends at the row's end, overlapping the one before, whose columns it
-            // computes again to the same values.
-            for c in (0..w).step_by(LANES).map(|c| c.min(w - LANES)) {
-                let (l, hh) = (&mut l[c..][..LANES], &mut hh[c..][..LANES]);
-                let mut at = rows;
-                for a in &mut at {
-                    *a += c;
-                }
-                analyse_lanes::<LANES>(x, &at, l.try_into().unwrap(), hh.try_into().unwrap());
-            }
+            return;
+        }
+        // Whole blocks only (a partial block's loop runs a lane at a time): the last block
+        // ends at the row's end, overlapping the one before, whose columns it computes
+        // again to the same values.
+        for c in (0..w).step_by(LANES).map(|c| c.min(w - LANES)) {
+            let (l, h) = (&mut lo[c..][..LANES], &mut hi[c..][..LANES]);
+            analyse_taps::<LANES>(|t| &rows[t][c..], l.try_into().unwrap(), h.try_into().unwrap());
         }
     }
 }
@@ -607,27 +709,73 @@ mod tests {
             synthesise_row(&lo, &hi, &mut Vec::new(), &mut back);
             assert_eq!(back, plain_synthesis(&lo, &hi), "row synthesis, n = {n}");
 
-            // The same along columns of a plane n high and 13 wide (a partial block).
-            let w = 13;
-            let plane = noise(n * w, 7 * n as u64);
-            let column =
-                |p: &[f32], c: usize, h: usize| (0..h).map(|r| p[r * w + c]).collect::<Vec<_>>();
-            let (mut l, mut h) = (vec![0.0; n / 2 * w], vec![0.0; n / 2 * w]);
-            analyse_columns(&plane, n, w, w, &mut l, &mut h, w);
-            let mut x = vec![0.0; n * w];
-            synthesise_columns(&l, &h, n / 2, w, w, &mut x);
-            for c in 0..w {
-                let (lo, hi) = plain_analysis(&column(&plane, c, n));
-                assert_eq!(
-                    (column(&l, c, n / 2), column(&h, c, n / 2)),
-                    (lo.clone(), hi.clone()),
-                    "columns, n = {n}"
-                );
-                assert_eq!(
-                    column(&x, c, n),
-                    plain_synthesis(&lo, &hi),
-                    "column synthesis, n = {n}"
-                );
+            // The same along columns of planes n high and 13 wide (narrower than a block)
+            // or 45 (the last block overlapping the one before).
+            for w in [13, 45] {
+                let plane = noise(n * w, 7 * n as u64);
+                let column = |p: &[f32], c: usize, h: usize| {
+                    (0..h).map(|r| p[r * w + c]).collect::<Vec<_>>()
+                };
+                let (mut l, mut h) = (vec![0.0; n / 2 * w], vec![0.0; n / 2 * w]);
+                for k in 0..n / 2 {
+                    let rows: [&[f32]; 10] =
+                        core::array::from_fn(|t| &plane[(2 * k + 5 + 10 * n - t) % n * w..][..w]);
+                    analyse_across(&rows, &mut l[k * w..][..w], &mut h[k * w..][..w]);
+                }
+                let mut x = vec![0.0; n * w];
+                synthesise_columns(&l, &h, n / 2, w, w, &mut x);
+                for c in 0..w {
+                    let (lo, hi) = plain_analysis(&column(&plane, c, n));
+                    assert_eq!(
+                        (column(&l, c, n / 2), column(&h, c, n / 2)),
+                        (lo.clone(), hi.clone()),
+                        "columns, n = {n}, w = {w}"
+                    );
+                    assert_eq!(
+                        column(&x, c, n),
+                        plain_synthesis(&lo, &hi),
+                        "column synthesis, n = {n}, w = {w}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A stream started at any row gives the rows one started at the top gives, bit for
+    /// bit (the parts of a parallel transform start where the cores' shares begin), down
+    /// to heights where the periodic wrap folds several times over a row's taps.
+    #[test]
+    fn streams_started_anywhere_agree() {
+        for (levels, h, w) in [(1, 2, 4), (2, 4, 8), (3, 8, 72), (3, 24, 40), (4, 48, 16)] {
+            let split = Split {
+                channels: 2,
+                height: h,
+                width: w,
+                levels,
+            };
+            let x = noise(2 * h * w, (levels * h + w) as u64);
+            let fill = |c: usize, r: usize, out: &mut [f32]| {
+                out.copy_from_slice(&x[(c * h + r) * w..][..w])
+            };
+            let lh = h >> levels;
+            let mut top = RowStream::new(split, 0);
+            let rows: Vec<Vec<f32>> = (0..lh).map(|_| top.row(&fill).to_vec()).collect();
+            for first in 1..lh {
+                let mut stream = RowStream::new(split, first);
+                for (r, want) in rows.iter().enumerate().skip(first) {
+                    assert!(
+                        stream.row(&fill) == &want[..],
+                        "J={levels} {h}×{w}: row {r} from {first}"
+                    );
+                }
+            }
+            // And the rows are the planes' packets.
+            let planes = forward_2d(x.clone(), 2, h, w, levels);
+            let lw = w >> levels;
+            for (p, &at) in split.row_offsets().iter().enumerate() {
+                for (r, row) in rows.iter().enumerate() {
+                    assert_eq!(&row[at..at + lw], &planes[(p * lh + r) * lw..][..lw]);
+                }
             }
         }
     }

@@ -19,9 +19,9 @@ use walloc_core::{signal, wpt_planes};
 mod common;
 use common::{path, photo};
 
-/// The packet planes of an 8-bit RGB image as the pipeline makes them, and the latent's
-/// height and width.
-fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
+/// The padded planes of an 8-bit RGB image as the pipeline makes them, and their height
+/// and width.
+fn padded(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
     let (w, h) = (image.width as usize, image.height as usize);
     let mut planes = vec![0.0f32; 3 * w * h];
     for (i, px) in image.samples.widened().chunks_exact(3).enumerate() {
@@ -30,34 +30,19 @@ fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
             planes[c * w * h + i] = f32::from(px[c]) * (1.0 / 255.0f32) - 0.5;
         }
     }
-    let stride = 1 << levels;
-    let (padded, ph, pw, _, _) = signal::pad_planes(&planes, 3, h, w, stride);
-    (
-        wpt_planes::forward_2d(padded, 3, ph, pw, levels),
-        ph / stride,
-        pw / stride,
-    )
+    let (padded, ph, pw, _, _) = signal::pad_planes(&planes, 3, h, w, 1 << levels);
+    (padded, ph, pw)
 }
 
-/// The packets of [`packets`] where the forward transform leaves them, and where that is.
-fn mosaic(image: &RasterImage, levels: usize) -> (Vec<f32>, wpt_planes::Mosaic) {
-    let (planes, lh, lw) = packets(image, levels);
-    let layout = wpt_planes::Mosaic {
-        channels: 3,
-        height: lh << levels,
-        width: lw << levels,
-        levels,
-    };
-    // Each packet back at its place in the mosaic.
-    let mut mosaic = vec![0.0f32; planes.len()];
-    for (p, packet) in planes.chunks_exact(lh * lw).enumerate() {
-        for (r, row) in packet.chunks_exact(lw).enumerate() {
-            let at = layout.origin(p) + r * layout.width;
-            mosaic[at..at + lw].copy_from_slice(row);
-        }
-    }
-    assert_eq!(layout.to_planes(&mosaic), planes);
-    (mosaic, layout)
+/// The packet planes of an 8-bit RGB image as the pipeline makes them, and the latent's
+/// height and width.
+fn packets(image: &RasterImage, levels: usize) -> (Vec<f32>, usize, usize) {
+    let (padded, ph, pw) = padded(image, levels);
+    (
+        wpt_planes::forward_2d(padded, 3, ph, pw, levels),
+        ph >> levels,
+        pw >> levels,
+    )
 }
 
 /// The symbols of Burn's encoder output, rounded by the scalar definition.
@@ -110,10 +95,18 @@ fn shipped_image_encoders_match_burn() {
                 "image-q{q}: a colour transform per packet is sparse"
             );
             let ours = cpu.symbols(&x, lh * lw);
-            // The same from the packets where the transform leaves them, in bytes.
-            let (mosaic, layout) = mosaic(&image, model.config.levels);
+            // The same a row of packets at a time from the padded image's rows, in bytes.
+            let (planes, ph, pw) = padded(&image, model.config.levels);
+            let split = wpt_planes::Split {
+                channels: 3,
+                height: ph,
+                width: pw,
+                levels: model.config.levels,
+            };
             assert!(cpu.fits_bytes(), "image-q{q}: 8-bit symbols");
-            let bytes = cpu.symbol_bytes_in_mosaic(&mosaic, &layout);
+            let bytes = cpu.symbol_bytes_of_rows(split, &|c, r, out: &mut [f32]| {
+                out.copy_from_slice(&planes[(c * ph + r) * pw..][..pw])
+            });
             assert!(
                 bytes.iter().map(|&b| i32::from(b)).eq(ours.iter().copied()),
                 "image-q{q}, {name}: symbols in bytes"
