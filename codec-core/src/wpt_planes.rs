@@ -425,11 +425,14 @@ fn analyse_row(x: &[f32], scratch: &mut Vec<f32>, lo: &mut [f32], hi: &mut [f32]
     let n = x.len();
     let m = lo.len();
     // Phases of padded[i] = x[(i + 4n − 4) mod n]: even[j] = padded[2j], odd[j] =
-    // padded[2j+1], j < m + 4, then a zero tail that the last partial block may read.
+    // padded[2j+1], j < m + 4, then a tail that a row shorter than a block reads into
+    // lanes it drops. The scratch is never cleared: the tail holds whatever an earlier
+    // row left (clearing it cost as many writes as the row itself).
     let len = m + 4 + LANES;
-    scratch.clear();
-    scratch.resize(2 * len, 0.0);
-    let (even, odd) = scratch.split_at_mut(len);
+    if scratch.len() < 2 * len {
+        scratch.resize(2 * len, 0.0);
+    }
+    let (even, odd) = scratch[..2 * len].split_at_mut(len);
     for (j, pair) in x.chunks_exact(2).enumerate() {
         even[j + 2] = pair[0];
         odd[j + 2] = pair[1];
@@ -438,27 +441,34 @@ fn analyse_row(x: &[f32], scratch: &mut Vec<f32>, lo: &mut [f32], hi: &mut [f32]
         even[j] = x[wrap(2 * j as isize - 4, n)];
         odd[j] = x[wrap(2 * j as isize - 3, n)];
     }
-    for (block, (l, h)) in lo.chunks_mut(LANES).zip(hi.chunks_mut(LANES)).enumerate() {
-        let k = block * LANES;
-        // s[t] = padded[2k+9−t]: an even index for odd t, an odd one for even t.
-        let mut at = [0; 10];
-        for (t, at) in at.iter_mut().enumerate() {
-            *at = if t % 2 == 1 {
+    let phases = &scratch[..2 * len];
+    // s[t] = padded[2k+9−t]: an even index for odd t, an odd one for even t.
+    let taps = |k: usize| -> [usize; 10] {
+        core::array::from_fn(|t| {
+            if t % 2 == 1 {
                 k + (9 - t) / 2
             } else {
                 len + k + (8 - t) / 2
-            };
-        }
-        if let (Ok(l), Ok(h)) = (l.try_into(), h.try_into()) {
-            analyse_lanes::<LANES>(scratch, &at, l, h);
-        } else {
-            // The last, partial block: through whole vectors whose tail is dropped (the
-            // phases' zero tail makes the reads past the row's end valid).
-            let (mut sl, mut sh) = ([0.0f32; LANES], [0.0f32; LANES]);
-            analyse_lanes(scratch, &at, &mut sl, &mut sh);
-            l.copy_from_slice(&sl[..l.len()]);
-            h.copy_from_slice(&sh[..h.len()]);
-        }
+            }
+        })
+    };
+    if m < LANES {
+        let (mut sl, mut sh) = ([0.0f32; LANES], [0.0f32; LANES]);
+        analyse_lanes(phases, &taps(0), &mut sl, &mut sh);
+        lo.copy_from_slice(&sl[..m]);
+        hi.copy_from_slice(&sh[..m]);
+        return;
+    }
+    // Whole blocks only: the last ends at the row's end, overlapping the one before,
+    // whose outputs it computes again to the same values.
+    for k in (0..m).step_by(LANES).map(|k| k.min(m - LANES)) {
+        let (l, h) = (&mut lo[k..][..LANES], &mut hi[k..][..LANES]);
+        analyse_lanes::<LANES>(
+            phases,
+            &taps(k),
+            l.try_into().unwrap(),
+            h.try_into().unwrap(),
+        );
     }
 }
 
