@@ -555,10 +555,13 @@ crate::cores::wide_vectors! {
 #[inline(always)]
 fn synthesise_row(lo: &[f32], hi: &[f32], scratch: &mut Vec<f32>, x: &mut [f32]) {
     let m = lo.len();
+    // Past each subband's wrapped copy, a tail that the last block reads into outputs it
+    // drops: never cleared, as in `analyse_row`.
     let len = m + 4 + LANES;
-    scratch.clear();
-    scratch.resize(2 * len, 0.0);
-    let (pl, ph) = scratch.split_at_mut(len);
+    if scratch.len() < 2 * len {
+        scratch.resize(2 * len, 0.0);
+    }
+    let (pl, ph) = scratch[..2 * len].split_at_mut(len);
     pl[2..m + 2].copy_from_slice(lo);
     ph[2..m + 2].copy_from_slice(hi);
     for i in [0, 1, m + 2, m + 3] {
