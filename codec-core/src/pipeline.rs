@@ -748,7 +748,7 @@ impl<'a> PaddedRgb<'a> {
         assert!(c < ch && samples.len() == w * ch && out.len() == self.width);
         let own = &mut out[left..left + w];
         // The pixel's width a constant, so that the loop steps through whole pixels
-        // without a multiplication per sample (a third of the row's cost for RGB).
+        // without a multiplication per sample.
         match ch {
             1 => pick::<1, T>(samples, c, own, scale),
             2 => pick::<2, T>(samples, c, own, scale),

@@ -5,9 +5,11 @@
 //! last layers. Here each level is a polyphase filter over whole rows, which the compiler
 //! vectorises: the same definition (bior4.4, full periodic wrap for any even length),
 //! equal to the tensor version within float rounding (tested), several times faster.
-//! The forward transform (encoding only) adds mirrored samples before weighting them and
-//! runs all the rows' levels before all the columns'; the inverse (decoding, which must
-//! agree everywhere within ±1) keeps the definition's sums tap by tap, level by level.
+//! The forward transform (encoding only) adds mirrored samples before weighting them,
+//! runs each row's levels at once, and goes down the image a row of packets at a time
+//! ([`RowStream`]), so that an encoder projects each row as it is made and no
+//! image-sized buffer of floats exists; the inverse (decoding, which must agree
+//! everywhere within ±1) keeps the definition's sums tap by tap, level by level.
 //!
 //! Layout: `[channels, height, width]` row-major, channels as [`crate::wpt`] numbers them.
 
