@@ -298,7 +298,8 @@ impl CpuEncoder {
         out: &mut [S],
     ) {
         let m = out.len() / positions;
-        let mut z = vec![0.0f32; m * BLOCK];
+        // A block's products at most; a row of packets is often narrower.
+        let mut z = vec![0.0f32; m * BLOCK.min(positions)];
         let mut wide = [0i32; BLOCK];
         for j0 in (0..positions).step_by(BLOCK) {
             let n = BLOCK.min(positions - j0);

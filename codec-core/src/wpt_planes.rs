@@ -66,10 +66,10 @@ pub fn forward_2d_planes(
 /// `out` (`planes` rows of the packets' width, one after another). The rows are shared
 /// out among the cores in runs, each run transformed by a [`RowStream`] of its own.
 ///
-/// Why rows: the whole transform's output is four floats per sample (4.5 MB for a
-/// 768×512 photo, 380 MB for 24 megapixels), all of it fresh memory, which this
-/// project's machine fills at about 0.2 ms per MB, and which the encoder then read again
-/// from far outside the caches. A row of packets is a few tens of kilobytes.
+/// Why rows: the whole transform's output is a float per sample, twelve bytes a pixel
+/// (4.5 MB for a 741×500 photo, 285 MB for 24 megapixels), all of it fresh memory, which
+/// this project's machine fills at about 0.2 ms per MB, and which the encoder then read
+/// again from far outside the caches. A row of packets is a few tens of kilobytes.
 pub fn by_latent_rows<T: Copy + Default + Send>(
     split: Split,
     fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),

@@ -234,6 +234,52 @@ fn sparse_encoders_match_burn() {
     }
 }
 
+/// An image's symbols made a row of packets at a time are those of its packet planes,
+/// for dense and sparse encoders, with packets narrower than the vectors, or than a
+/// product's block, or not a multiple of it.
+#[test]
+fn rows_give_the_symbols_of_planes() {
+    for latent in [192, 5] {
+        let config = random_config(latent);
+        let dense = Codec::new(&config, &Device::flex()).encoder;
+        let sparse = dense.clone().map(&mut Sparsify(latent as u64));
+        for (encoder, is_sparse) in [(&dense, false), (&sparse, true)] {
+            let cpu = CpuEncoder::new(encoder, &config).expect("a linear encoder");
+            assert_eq!(cpu.sparse(), is_sparse);
+            let levels = config.levels;
+            for (lh, lw) in [(1, 1), (3, 37), (5, 300)] {
+                let (h, w) = (lh << levels, lw << levels);
+                let x = Tensor::<1>::random(
+                    [3 * h * w],
+                    Distribution::Normal(0.0, 0.3),
+                    &Device::flex(),
+                )
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+                let split = wpt_planes::Split {
+                    channels: 3,
+                    height: h,
+                    width: w,
+                    levels,
+                };
+                let rows = cpu.symbols_of_rows(split, &|c, r, out: &mut [f32]| {
+                    out.copy_from_slice(&x[(c * h + r) * w..][..w])
+                });
+                let packets = wpt_planes::forward_2d(x.clone(), 3, h, w, levels);
+                let planes = cpu.symbols(&packets, lh * lw);
+                assert!(
+                    rows == planes,
+                    "latent {latent}, sparse {is_sparse}, {lh}×{lw}: rows and planes differ"
+                );
+                if latent == 192 && lh * lw > 100 {
+                    assert!(rows.iter().any(|&s| s != 0), "all symbols zero");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn encoders_with_hidden_layers_stay_with_burn() {
     let device = Device::flex();
