@@ -232,14 +232,12 @@ impl RowStream {
     /// `width/2^levels` side by side (where each packet's row lies:
     /// [`Split::row_offsets`]). `fill_row(plane, row, out)` writes the input's rows.
     pub fn row(&mut self, fill_row: &impl Fn(usize, usize, &mut [f32])) -> &[f32] {
-        let Split {
-            channels,
-            height,
-            width,
-            levels,
-        } = self.split;
+        let Split { width, levels, .. } = self.split;
         let r = self.row;
-        assert!(r < height >> levels, "row {r} is past the packets' last");
+        assert!(
+            r < self.split.packet_shape().0,
+            "row {r} is past the packets' last"
+        );
         self.row += 1;
         if levels == 0 {
             for (c, out) in self.out.chunks_exact_mut(width).enumerate() {
@@ -249,16 +247,11 @@ impl RowStream {
         }
         let k = r as isize;
         self.make_up_to(levels - 1, 2 * k + 5, fill_row);
-        let bands = (1 << levels) - 1;
-        let parents = 1 << (levels - 1);
-        for c in 0..channels {
-            let first = (c * bands + parents - 1) * RING * width;
-            let parent = &self.ring[first..][..parents * RING * width];
-            let out = &mut self.out[(c << levels) * width..][..(2 << (levels - 1)) * width];
-            for (p, pair) in out.chunks_exact_mut(2 * width).enumerate() {
-                let (lo, hi) = pair.split_at_mut(width);
-                split_row(&parent[p * RING * width..][..RING * width], k, lo, hi);
-            }
+        let parents = RING * width << (levels - 1);
+        let split = self.split;
+        for (c, out) in self.out.chunks_exact_mut(width << levels).enumerate() {
+            let parent = &self.ring[band_start(&split, c, levels - 1)..][..parents];
+            split_bands(parent, width, k, out, width, 0);
         }
         &self.out
     }
@@ -266,47 +259,32 @@ impl RowStream {
     /// Makes the rows of level `l` up to row `k` (unwrapped).
     fn make_up_to(&mut self, l: usize, k: isize, fill_row: &impl Fn(usize, usize, &mut [f32])) {
         let Split {
-            channels,
-            height,
-            width,
-            levels,
+            channels, width, ..
         } = self.split;
-        let bands = (1 << levels) - 1;
         while self.next[l] <= k {
             let q = self.next[l];
             let slot = q.rem_euclid(RING as isize) as usize;
             if l == 0 {
-                let row = q.rem_euclid(height as isize) as usize;
+                let row = q.rem_euclid(self.split.height as isize) as usize;
                 for c in 0..channels {
                     fill_row(c, row, &mut self.input);
-                    let at = (c * bands * RING + slot) * width;
+                    let at = band_start(&self.split, c, 0) + slot * width;
                     let out = &mut self.ring[at..][..width];
                     analyse_row_levels(
                         &mut self.input,
                         &mut self.spare,
                         &mut self.phases,
-                        levels,
+                        self.split.levels,
                         out,
                     );
                 }
             } else {
                 self.make_up_to(l - 1, 2 * q + 5, fill_row);
-                // Level l − 1's bands, then level l's: band b of level l − 1 splits into
-                // bands 2b (low) and 2b + 1 (high) of level l.
-                let (parents, first) = (1 << (l - 1), (1 << (l - 1)) - 1);
                 for c in 0..channels {
-                    let at = (c * bands + first) * RING * width;
-                    let (parent, children) = self.ring[at..].split_at_mut(parents * RING * width);
-                    for p in 0..parents {
-                        let parent = &parent[p * RING * width..][..RING * width];
-                        let pair = &mut children[2 * p * RING * width..][..2 * RING * width];
-                        let (lo, hi) = pair.split_at_mut(RING * width);
-                        let (lo, hi) = (
-                            &mut lo[slot * width..][..width],
-                            &mut hi[slot * width..][..width],
-                        );
-                        split_row(parent, q, lo, hi);
-                    }
+                    let at = band_start(&self.split, c, l - 1);
+                    // Level l's bands follow level l − 1's.
+                    let (parent, children) = self.ring[at..].split_at_mut(RING * width << (l - 1));
+                    split_bands(parent, width, q, children, RING * width, slot * width);
                 }
             }
             self.next[l] += 1;
@@ -314,15 +292,33 @@ impl RowStream {
     }
 }
 
-/// Row `k` of the low and high halves of the band whose last [`RING`] rows `ring` keeps
-/// (`RING` rows of `lo.len()`, row j in slot j mod `RING`): its rows 2k + 5 − t, t < 10.
-fn split_row(ring: &[f32], k: isize, lo: &mut [f32], hi: &mut [f32]) {
-    let w = lo.len();
-    let rows: [&[f32]; 10] = core::array::from_fn(|t| {
-        let slot = (2 * k + 5 - t as isize).rem_euclid(RING as isize) as usize;
-        &ring[slot * w..][..w]
-    });
-    analyse_across(&rows, lo, hi);
+/// Where channel `c`'s first band of level `l` starts in a [`RowStream`]'s ring: per
+/// channel, the band of level 0, then level 1's two, and so on.
+fn band_start(split: &Split, c: usize, l: usize) -> usize {
+    let bands = (1 << split.levels) - 1;
+    (c * bands + (1 << l) - 1) * RING * split.width
+}
+
+/// Row `k` of the bands a level's bands split into: band p's last [`RING`] rows of `w`
+/// are `parents[p·RING·w..]` (row j in slot j mod `RING`), and row k of its low and high
+/// halves (its rows 2k + 5 − t, t < 10) goes to `children` at `2p·stride + at` and
+/// `(2p + 1)·stride + at`.
+fn split_bands(
+    parents: &[f32],
+    w: usize,
+    k: isize,
+    children: &mut [f32],
+    stride: usize,
+    at: usize,
+) {
+    for (p, parent) in parents.chunks_exact(RING * w).enumerate() {
+        let rows: [&[f32]; 10] = core::array::from_fn(|t| {
+            let slot = (2 * k + 5 - t as isize).rem_euclid(RING as isize) as usize;
+            &parent[slot * w..][..w]
+        });
+        let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
+        analyse_across(&rows, &mut lo[at..][..w], &mut hi[at..][..w]);
+    }
 }
 
 /// `v`'s even bits, packed: a band index along one axis, from a 2D packet number whose
