@@ -185,6 +185,8 @@ fn run(command: Command) -> Result<usize, String> {
                         if let (Ok(model), Kind::Image) = (&model, kind) {
                             model.cpu_encoder();
                         }
+                        // And the core count the transform's first step will ask for.
+                        walloc_core::cores::cores();
                         model
                     },
                     || Signal::read(kind, input, &limits),

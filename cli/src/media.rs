@@ -5,7 +5,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use image::{ImageEncoder, ImageReader};
+use image::{ImageDecoder, ImageEncoder, ImageReader};
 use walloc_core::container::{Limits, SampleFormat};
 use walloc_core::pipeline::{PcmAudio, RasterImage, Samples};
 
@@ -58,13 +58,8 @@ pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
     }
     // Decoded from the file itself, not from a copy of it read first: for a PPM that copy
     // was as large as the image, fresh memory on the critical path of `walloc encode`.
-    image_from(
-        || {
-            let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-            Ok(std::io::BufReader::with_capacity(1 << 16, file))
-        },
-        limits,
-    )
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    image_from(std::io::BufReader::with_capacity(1 << 16, file), limits)
 }
 
 /// The largest image file, and the most the image decoder may allocate, within `limits`:
@@ -76,29 +71,32 @@ fn max_image_bytes(limits: &Limits) -> u64 {
 /// Decodes an image held in memory (format guessed from its bytes), refusing sizes over
 /// `limits` before the pixels are allocated.
 pub fn decode_image(bytes: &[u8], limits: &Limits) -> Result<RasterImage, String> {
-    image_from(|| Ok(Cursor::new(bytes)), limits)
+    image_from(Cursor::new(bytes), limits)
 }
 
-/// [`decode_image`] of what `open()` reads, opened twice: once for the size, once for the
-/// pixels.
+/// [`decode_image`] of what `input` reads. The size is read from the decoder that then
+/// decodes the pixels, so a file is opened and its header parsed once (opened twice, once
+/// for the size and once for the pixels, it cost six system calls and a 64 KiB read more
+/// per encode).
 fn image_from<R: std::io::BufRead + std::io::Seek>(
-    open: impl Fn() -> Result<R, String>,
+    mut input: R,
     limits: &Limits,
 ) -> Result<RasterImage, String> {
-    let mut first = open()?;
-    if first
+    if input
         .fill_buf()
         .map_err(|e| format!("cannot read: {e}"))?
         .is_empty()
     {
         return Err("the file is empty".into());
     }
-    let reader = ImageReader::new(first)
+    let mut reader = ImageReader::new(input)
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
-    let (w, h) = reader
-        .into_dimensions()
+    reader.limits(image_limits(limits));
+    let decoder = reader
+        .into_decoder()
         .map_err(|e| format!("not a readable image: {e}"))?;
+    let (w, h) = decoder.dimensions();
     if u64::from(w) * u64::from(h) > limits.max_pixels {
         return Err(format!(
             "the image is {w}×{h} = {} pixels, over the limit of {} (see --max-pixels)",
@@ -106,12 +104,15 @@ fn image_from<R: std::io::BufRead + std::io::Seek>(
             limits.max_pixels
         ));
     }
-    let mut reader = ImageReader::new(open()?)
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?;
-    reader.limits(image_limits(limits));
-    let img = reader
-        .decode()
+    // What `ImageReader::decode` checks before it allocates the pixels.
+    if decoder.total_bytes() > max_image_bytes(limits) {
+        return Err(format!(
+            "the image's pixels take {} bytes, more than any image within the limit of {} pixels",
+            decoder.total_bytes(),
+            limits.max_pixels
+        ));
+    }
+    let img = image::DynamicImage::from_decoder(decoder)
         .map_err(|e| format!("not a readable image: {e}"))?;
     let (width, height) = (img.width(), img.height());
     let (channels, samples) = match img {

@@ -7,11 +7,26 @@
 /// only above 2^16, where a thread's start (tens of µs) is small beside the work.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn threads_for(work: usize) -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     if work < 1 << 16 {
         return 1;
     }
+    cores()
+}
+
+/// The cores this process may use, found on first use and kept: the scheduler's
+/// affinity and the container's CPU quota, a handful of system calls (50–80 µs here),
+/// which a caller with a thread waiting on something else can pay there, off the path
+/// to its first parallel step (`walloc encode` does, while the input is read).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// In wasm there is one core.
+#[cfg(target_arch = "wasm32")]
+pub fn cores() -> usize {
+    1
 }
 
 /// In wasm there is one thread.
