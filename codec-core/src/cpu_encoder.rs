@@ -275,11 +275,18 @@ impl CpuEncoder {
             for (r, line) in plane.chunks_exact_mut(lw).enumerate() {
                 let at = r * packets.stride;
                 for (j0, dst) in (0..lw).step_by(CHUNK).zip(line.chunks_mut(CHUNK)) {
-                    let z = &mut z[..dst.len()];
-                    z.fill(0.0);
-                    for &(k, w) in terms {
-                        let x = &packets.values[packets.origins[k] + at + j0..][..z.len()];
-                        multiply_add(self.fused, z, w, x);
+                    let (z, n) = (&mut z[..dst.len()], dst.len());
+                    let x = |k: usize| &packets.values[packets.origins[k] + at + j0..][..n];
+                    match terms.split_first() {
+                        None => z.fill(0.0),
+                        Some((&(k, w), rest)) => {
+                            // The first term written, not added to zeros written first
+                            // (12 000 small clears per photo): the same values.
+                            multiply_first(self.fused, z, w, x(k));
+                            for &(k, w) in rest {
+                                multiply_add(self.fused, z, w, x(k));
+                            }
+                        }
                     }
                     S::store(&self.search, z, b, dst, &mut wide);
                 }
@@ -386,6 +393,29 @@ fn has_fma() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+/// `z[i] = 0 + w · x[i]`, bit for bit what [`multiply_add`] gives on zeros (a fused
+/// product onto +0, or a product then a sum with +0: a product of −0 becomes +0 either
+/// way).
+fn multiply_first(fused: bool, z: &mut [f32], w: f32, x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn fma(z: &mut [f32], w: f32, x: &[f32]) {
+            for (z, &x) in z.iter_mut().zip(x) {
+                *z = w.mul_add(x, 0.0);
+            }
+        }
+        if fused {
+            // SAFETY: `fused` comes from `has_fma`: the CPU has AVX2 and FMA.
+            return unsafe { fma(z, w, x) };
+        }
+    }
+    let _ = fused;
+    for (z, &x) in z.iter_mut().zip(x) {
+        *z = 0.0 + w * x;
     }
 }
 
