@@ -282,9 +282,9 @@ impl CpuEncoder {
                         Some((&(k, w), rest)) => {
                             // The first term written, not added to zeros written first
                             // (12 000 small clears per photo): the same values.
-                            multiply_first(self.fused, z, w, x(k));
+                            multiply_add::<true>(self.fused, z, w, x(k));
                             for &(k, w) in rest {
-                                multiply_add(self.fused, z, w, x(k));
+                                multiply_add::<false>(self.fused, z, w, x(k));
                             }
                         }
                     }
@@ -396,47 +396,26 @@ fn has_fma() -> bool {
     }
 }
 
-/// `z[i] = 0 + w · x[i]`, bit for bit what [`multiply_add`] gives on zeros (a fused
-/// product onto +0, or a product then a sum with +0: a product of −0 becomes +0 either
-/// way).
-fn multiply_first(fused: bool, z: &mut [f32], w: f32, x: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn fma(z: &mut [f32], w: f32, x: &[f32]) {
-            for (z, &x) in z.iter_mut().zip(x) {
-                *z = w.mul_add(x, 0.0);
-            }
-        }
-        if fused {
-            // SAFETY: `fused` comes from `has_fma`: the CPU has AVX2 and FMA.
-            return unsafe { fma(z, w, x) };
-        }
-    }
-    let _ = fused;
-    for (z, &x) in z.iter_mut().zip(x) {
-        *z = 0.0 + w * x;
-    }
-}
-
 /// `z[i] += w · x[i]` as gemm's microkernels add a product on this CPU: fused where
-/// `fused` ([`has_fma`]), a product then a sum elsewhere.
-fn multiply_add(fused: bool, z: &mut [f32], w: f32, x: &[f32]) {
+/// `fused` ([`has_fma`]), a product then a sum elsewhere. With `FIRST`, `z` is not read:
+/// `z[i] = 0 + w · x[i]`, bit for bit what the sum onto zeros gives (a product of −0
+/// becomes +0 either way), without the zeros written first.
+fn multiply_add<const FIRST: bool>(fused: bool, z: &mut [f32], w: f32, x: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        fn fma(z: &mut [f32], w: f32, x: &[f32]) {
+        fn fma<const FIRST: bool>(z: &mut [f32], w: f32, x: &[f32]) {
             for (z, &x) in z.iter_mut().zip(x) {
-                *z = w.mul_add(x, *z);
+                *z = w.mul_add(x, if FIRST { 0.0 } else { *z });
             }
         }
         if fused {
             // SAFETY: `fused` comes from `has_fma`: the CPU has AVX2 and FMA.
-            return unsafe { fma(z, w, x) };
+            return unsafe { fma::<FIRST>(z, w, x) };
         }
     }
     let _ = fused;
     for (z, &x) in z.iter_mut().zip(x) {
-        *z += w * x;
+        *z = if FIRST { 0.0 } else { *z } + w * x;
     }
 }
