@@ -107,7 +107,7 @@ fn image_from<R: std::io::BufRead + std::io::Seek>(
     // What `ImageReader::decode` checks before it allocates the pixels.
     if decoder.total_bytes() > max_image_bytes(limits) {
         return Err(format!(
-            "the image's pixels take {} bytes, more than any image within the limit of {} pixels",
+            "the image's pixels take {} bytes, more than any image within the limit of {} pixels (see --max-pixels)",
             decoder.total_bytes(),
             limits.max_pixels
         ));
