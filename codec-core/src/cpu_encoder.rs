@@ -215,12 +215,7 @@ impl CpuEncoder {
             .weights
         {
             Weights::Sparse { starts, terms } => {
-                let packets = Packets {
-                    values: row,
-                    origins: &origins,
-                    shape: (1, lw),
-                    stride: 0,
-                };
+                let packets = Packets::planes(row, &origins, lw);
                 self.sparse_channels(starts, terms, &packets, 0, out)
             }
             Weights::Dense(weight) => {
@@ -234,7 +229,7 @@ impl CpuEncoder {
     }
 
     fn symbols_of<S: Symbol>(&self, packets: &Packets) -> Vec<S> {
-        let positions = packets.shape.0 * packets.shape.1;
+        let positions = packets.positions;
         let len = self.cout * positions;
         if positions == 0 {
             return vec![S::default(); len];
@@ -244,8 +239,11 @@ impl CpuEncoder {
         let per = self.cout.div_ceil(threads);
         crate::cores::filled_in_parts(len, per * positions, work, |i, part| match &self.weights {
             Weights::Dense(weight) => {
-                // Dense products are only handed planes (`Packets::planes`).
-                debug_assert_eq!(packets.stride, positions, "planes");
+                // Dense products read the planes one after another.
+                debug_assert!(
+                    (packets.origins.iter().enumerate()).all(|(p, &at)| at == p * positions),
+                    "planes one after another"
+                );
                 let planes = &packets.values[..self.cin * positions];
                 self.dense_channels(weight, planes, positions, i * per, part)
             }
@@ -256,9 +254,9 @@ impl CpuEncoder {
         })
     }
 
-    /// Symbols of latent channels `first..` into `out` (whole planes of the packets'
-    /// shape), from the rows' nonzero terms (`rows[c]..rows[c + 1]` for channel
-    /// `first + c`).
+    /// Symbols of latent channels `first..` into `out` (whole planes of
+    /// `packets.positions` values), from the rows' nonzero terms (`rows[c]..rows[c + 1]`
+    /// for channel `first + c`).
     fn sparse_channels<S: Symbol>(
         &self,
         rows: &[usize],
@@ -267,29 +265,26 @@ impl CpuEncoder {
         first: usize,
         out: &mut [S],
     ) {
-        let (lh, lw) = packets.shape;
+        let positions = packets.positions;
         let (mut z, mut wide) = ([0.0f32; CHUNK], [0i32; CHUNK]);
-        for (c, plane) in out.chunks_exact_mut(lh * lw).enumerate() {
+        for (c, plane) in out.chunks_exact_mut(positions).enumerate() {
             let terms = &terms[rows[c]..rows[c + 1]];
             let b = self.bias[first + c];
-            for (r, line) in plane.chunks_exact_mut(lw).enumerate() {
-                let at = r * packets.stride;
-                for (j0, dst) in (0..lw).step_by(CHUNK).zip(line.chunks_mut(CHUNK)) {
-                    let (z, n) = (&mut z[..dst.len()], dst.len());
-                    let x = |k: usize| &packets.values[packets.origins[k] + at + j0..][..n];
-                    match terms.split_first() {
-                        None => z.fill(0.0),
-                        Some((&(k, w), rest)) => {
-                            // The first term written, not added to zeros written first
-                            // (12 000 small clears per photo): the same values.
-                            multiply_add::<true>(self.fused, z, w, x(k));
-                            for &(k, w) in rest {
-                                multiply_add::<false>(self.fused, z, w, x(k));
-                            }
+            for (j0, dst) in (0..positions).step_by(CHUNK).zip(plane.chunks_mut(CHUNK)) {
+                let (z, n) = (&mut z[..dst.len()], dst.len());
+                let x = |k: usize| &packets.values[packets.origins[k] + j0..][..n];
+                match terms.split_first() {
+                    None => z.fill(0.0),
+                    Some((&(k, w), rest)) => {
+                        // The first term written, not added to zeros written first
+                        // (12 000 small clears per photo): the same values.
+                        multiply_add::<true>(self.fused, z, w, x(k));
+                        for &(k, w) in rest {
+                            multiply_add::<false>(self.fused, z, w, x(k));
                         }
                     }
-                    S::store(&self.search, z, b, dst, &mut wide);
                 }
+                S::store(&self.search, z, b, dst, &mut wide);
             }
         }
     }
@@ -360,25 +355,20 @@ impl Symbol for i8 {
     }
 }
 
-/// Packet planes to project: packet `p` is `shape.0` rows of `shape.1` values from
-/// `values[origins[p]..]`, its rows `stride` apart (planes one after another are one row
-/// each, so that the products run along whole planes).
+/// Packets to project: packet `p` is the `positions` values from `values[origins[p]..]`
+/// (whole planes, or one row of each packet as the transform makes it).
 struct Packets<'a> {
     values: &'a [f32],
     origins: &'a [usize],
-    shape: (usize, usize),
-    stride: usize,
+    positions: usize,
 }
 
 impl<'a> Packets<'a> {
-    /// Planes of `positions` values starting at `origins`, one after another (what the
-    /// dense products read).
     fn planes(values: &'a [f32], origins: &'a [usize], positions: usize) -> Self {
         Packets {
             values,
             origins,
-            shape: (1, positions),
-            stride: positions,
+            positions,
         }
     }
 }
