@@ -177,6 +177,7 @@ impl SymbolSearch {
 }
 
 crate::cores::wide_vectors! {
+    avx512;
     fn symbols_into(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i32]) {
         assert_eq!(z.len(), out.len(), "one symbol per value");
         // Symbol 0's interval, where the alphabet has one below and above it (every

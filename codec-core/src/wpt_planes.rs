@@ -330,6 +330,7 @@ fn gather_bits(v: usize) -> usize {
 }
 
 crate::cores::wide_vectors! {
+    avx512;
     /// All `levels` of one row's 1D packet transform, band by band: `row` (its content
     /// spent) and `next` take turns as input and output, the last level writes `out`.
     fn analyse_row_levels(
