@@ -741,37 +741,79 @@ impl<'a> PaddedRgb<'a> {
     /// through a table of reflected columns with a bounds check each, the row had cost as
     /// much as a level of the transform.
     #[inline(always)]
-    fn scale_row<T: Copy + Into<f32>>(&self, samples: &[T], c: usize, out: &mut [f32]) {
+    fn scale_row<T: Sample>(&self, samples: &[T], c: usize, out: &mut [f32]) {
         let ch = self.image.channels as usize;
-        let scale = |x: T| x.into() * self.scale - 0.5;
         let (left, w) = (self.left, self.image.width as usize);
         assert!(c < ch && samples.len() == w * ch && out.len() == self.width);
-        let own = &mut out[left..left + w];
-        // The pixel's width a constant, so that the loop steps through whole pixels
-        // without a multiplication per sample.
-        match ch {
-            1 => pick::<1, T>(samples, c, own, scale),
-            2 => pick::<2, T>(samples, c, own, scale),
-            3 => pick::<3, T>(samples, c, own, scale),
-            _ => pick::<4, T>(samples, c, own, scale),
-        }
+        T::pick(samples, ch, c, self.scale, &mut out[left..left + w]);
         for x in (0..left).chain(left + w..self.width) {
             let from = signal::reflect_index(x as isize - left as isize, w);
-            out[x] = scale(samples[from * ch + c]);
+            out[x] = scaled(samples[from * ch + c], self.scale);
         }
     }
 }
 
-/// `out[x] = scale(channel c of pixel x)` for pixels of `CH` samples.
+/// A sample scaled to [−0.5, 0.5] (`scale` = 1 / the largest sample).
 #[inline(always)]
-fn pick<const CH: usize, T: Copy>(
+fn scaled<T: Into<f32>>(x: T, scale: f32) -> f32 {
+    x.into() * scale - 0.5
+}
+
+/// An image sample type, with [`pick`] compiled for the widest vectors.
+trait Sample: Copy + Into<f32> {
+    fn pick(samples: &[Self], ch: usize, c: usize, scale: f32, out: &mut [f32]);
+}
+
+impl Sample for u8 {
+    fn pick(samples: &[u8], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
+        pick_eight(samples, ch, c, scale, out)
+    }
+}
+
+impl Sample for u16 {
+    fn pick(samples: &[u16], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
+        pick_sixteen(samples, ch, c, scale, out)
+    }
+}
+
+crate::cores::wide_vectors! {
+    avx512;
+    /// [`pick`] of 8-bit samples.
+    fn pick_eight(samples: &[u8], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
+        pick_any(samples, ch, c, scale, out)
+    }
+}
+
+crate::cores::wide_vectors! {
+    avx512;
+    /// [`pick`] of 16-bit samples.
+    fn pick_sixteen(samples: &[u16], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
+        pick_any(samples, ch, c, scale, out)
+    }
+}
+
+/// [`pick`] for pixels of `ch` samples, with the pixel's width a constant, so that the
+/// loop steps through whole pixels without a multiplication per sample.
+#[inline(always)]
+fn pick_any<T: Copy + Into<f32>>(samples: &[T], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
+    match ch {
+        1 => pick::<1, T>(samples, c, scale, out),
+        2 => pick::<2, T>(samples, c, scale, out),
+        3 => pick::<3, T>(samples, c, scale, out),
+        _ => pick::<4, T>(samples, c, scale, out),
+    }
+}
+
+/// `out[x] = scaled(channel c of pixel x)` for pixels of `CH` samples.
+#[inline(always)]
+fn pick<const CH: usize, T: Copy + Into<f32>>(
     samples: &[T],
     c: usize,
+    scale: f32,
     out: &mut [f32],
-    scale: impl Fn(T) -> f32,
 ) {
     for (o, pixel) in out.iter_mut().zip(samples.chunks_exact(CH)) {
-        *o = scale(pixel[c]);
+        *o = scaled(pixel[c], scale);
     }
 }
 
