@@ -165,16 +165,43 @@ impl SymbolSearch {
     }
 
     /// `out[i]` = [`symbol`](Self::symbol)`(z[i] + bias)` for each i (`out` as long as
-    /// `z`). Eight values at a time are first checked against symbol 0's interval, and a
-    /// group wholly inside it is written as zeros: most latent values of a photo round to
-    /// zero (95% at quality 3), in long runs, where each lookup was a grid load and a
-    /// comparison. Exact: z has symbol 0 exactly when it lies in
-    /// `[starts[k − 1], starts[k])`, k = −min, as the walk in `symbol` counts; NaN lies in
-    /// no interval and takes the lookup (which gives 0).
+    /// `z`), eight values at a time:
+    /// - a group wholly inside symbol 0's interval is written as zeros: most latent
+    ///   values of a photo round to zero (95% at quality 3), in long runs, where each
+    ///   lookup was a grid load and a comparison. Exact: z has symbol 0 exactly when it
+    ///   lies in `[starts[k − 1], starts[k])`, k = −min, as the walk in `symbol` counts;
+    /// - a group wholly inside the [`NEAR`] symbols' intervals around 0 (the next most
+    ///   common) counts the boundaries at or below each value, all eight at once: the
+    ///   walk's answer too, as every boundary below the window's lies below the value and
+    ///   every one above it above;
+    /// - any other group, NaN included (it lies in no interval), takes the lookup (which
+    ///   gives 0 for NaN).
     pub fn symbols_into(&self, z: &[f32], bias: f32, out: &mut [i32]) {
         symbols_into(self, z, bias, out)
     }
+
+    /// The window of [`symbols_into`](Self::symbols_into)'s second case: its lowest and
+    /// highest values (the boundary below its first boundary, and the one after its
+    /// last), its [`NEAR`] boundaries, and the symbol of a value below all of them. None
+    /// where the alphabet is too small to hold it around 0.
+    fn near_zero(&self) -> Option<(f32, f32, [f32; NEAR], i32)> {
+        let k = usize::try_from(-self.min).ok()?;
+        let first = k.checked_sub(NEAR / 2).filter(|&f| f >= 1)?;
+        // Below the NaN sentinel.
+        let above = *self.starts[..self.starts.len() - 1].get(first + NEAR)?;
+        let bounds = core::array::from_fn(|j| self.starts[first + j]);
+        Some((
+            self.starts[first - 1],
+            above,
+            bounds,
+            self.min + first as i32,
+        ))
+    }
 }
+
+/// Boundaries counted at once by [`SymbolSearch::symbols_into`]'s second case: symbols
+/// −4 ..= 4, which hold most nonzero latent values.
+const NEAR: usize = 8;
 
 crate::cores::wide_vectors! {
     avx512;
@@ -186,17 +213,33 @@ crate::cores::wide_vectors! {
             .ok()
             .filter(|&k| k >= 1)
             .and_then(|k| Some((*search.starts.get(k - 1)?, *search.starts.get(k)?)));
+        let near = search.near_zero();
+        // `&`, not `&&`: all eight comparisons at once, one branch.
+        let inside = |v: &[f32; 8], low: f32, high: f32| {
+            v.iter().fold(true, |all, &v| all & (v >= low) & (v < high))
+        };
         let mut done = 0;
         if let Some((low, high)) = zero {
             for (z, out) in z.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
                 let v: [f32; 8] = core::array::from_fn(|i| z[i] + bias);
-                // `&`, not `&&`: all eight comparisons at once, one branch.
-                if v.iter().fold(true, |all, &v| all & (v >= low) & (v < high)) {
+                if inside(&v, low, high) {
                     out.fill(0);
-                } else {
-                    for (o, &v) in out.iter_mut().zip(&v) {
-                        *o = search.symbol(v);
+                    continue;
+                }
+                if let Some((below, above, bounds, base)) = near
+                    && inside(&v, below, above)
+                {
+                    let mut symbols = [base; 8];
+                    for &b in &bounds {
+                        for (s, &v) in symbols.iter_mut().zip(&v) {
+                            *s += i32::from(v >= b);
+                        }
                     }
+                    out.copy_from_slice(&symbols);
+                    continue;
+                }
+                for (o, &v) in out.iter_mut().zip(&v) {
+                    *o = search.symbol(v);
                 }
             }
             done = z.len() / 8 * 8;
@@ -388,10 +431,11 @@ mod tests {
         }
     }
 
-    /// The batch lookup, with its shortcut for groups of eight zeros, gives `symbol`'s
-    /// answer for every value: groups all inside symbol 0's interval, groups with one value
-    /// just outside it (either side, by one ulp), NaN, a bias, and a remainder past the
-    /// last whole group.
+    /// The batch lookup, with its shortcuts for groups of eight zeros and of eight small
+    /// symbols, gives `symbol`'s answer for every value: groups all inside symbol 0's
+    /// interval, groups with one value just outside it (either side, by one ulp), groups
+    /// inside the small symbols' window and with a value on either side of each of its
+    /// boundaries and edges, NaN, a bias, and a remainder past the last whole group.
     #[test]
     fn batch_symbols_equal_one_at_a_time() {
         for bits in [2, 8, 12] {
@@ -429,6 +473,24 @@ mod tests {
                     }
                 }
                 zs.extend([high, low, 0.0, 3.0 * high, below]);
+                // Groups wholly inside the near window, and with one value on either
+                // side of each boundary of the window and of its edges.
+                if let Some((window_low, window_high, bounds, _)) = search.near_zero() {
+                    let edges = [window_low, window_high].into_iter().chain(bounds);
+                    let sides: alloc::vec::Vec<f32> = edges
+                        .flat_map(|b| [b, from_order_key(order_key(b) - 1)])
+                        .collect();
+                    for group in sides.chunks_exact(2) {
+                        zs.extend([
+                            group[0], group[1], 0.0, low, high, bounds[0], bounds[7], -0.0,
+                        ]);
+                    }
+                    for &v in &sides {
+                        let mut group = bounds;
+                        group[5] = v;
+                        zs.extend(group);
+                    }
+                }
                 for bias in [0.0, 0.5 * high, -1.0] {
                     let mut got = alloc::vec![7i32; zs.len()];
                     search.symbols_into(&zs, bias, &mut got);
@@ -444,6 +506,8 @@ mod tests {
                 let mut got = alloc::vec![7i32; zs.len()];
                 search.symbols_into(&zs, 0.0, &mut got);
                 assert!(got.iter().any(|&s| s != 0) && got[..8].iter().all(|&s| s == 0));
+                // 8- and 12-bit alphabets have the near window; a 2-bit one does not.
+                assert_eq!(search.near_zero().is_some(), bits > 2, "bits {bits}");
             }
         }
     }
