@@ -131,8 +131,9 @@ enum Command {
 fn main() -> ExitCode {
     tuning::keep_freed_memory();
     let command = Cli::parse().command;
-    if let Err(e) = media::exit_cleanly_on_interrupt() {
-        eprintln!("walloc: {e}");
+    // `walloc encode` starts the handler beside its model's load, off its critical path.
+    if !matches!(command, Command::Encode { .. }) {
+        media::exit_cleanly_on_interrupt();
     }
     match run(command) {
         Ok(0) => ExitCode::SUCCESS,
@@ -189,7 +190,10 @@ fn run(command: Command) -> Result<usize, String> {
                         walloc_core::cores::cores();
                         model
                     },
-                    || Signal::read(kind, input, &limits),
+                    || {
+                        media::exit_cleanly_on_interrupt();
+                        Signal::read(kind, input, &limits)
+                    },
                 );
                 let (model, signal) = (model?, signal?);
                 let bytes = match &signal {
