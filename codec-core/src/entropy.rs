@@ -35,10 +35,13 @@ const BUCKET_BITS: usize = 8;
 /// cumulative table means the same bits as before: only the search changed.
 #[derive(Debug, Clone)]
 struct Cdf {
-    /// `cdf[i]` = sum of the frequencies of symbols before `i`; `cdf[len]` = 2^16. Made
-    /// from `source` when the table is first used, where it has one (see
+    /// `cdf[i]` = sum of the frequencies of symbols before `i`, in 16 bits: exact below
+    /// the last, and the last, `cdf[len]` = 2^16, stored as 0 (read the right ends of
+    /// intervals through [`upper`]). Half the memory of 32 bits: an encode makes a
+    /// thousand or more of these tables, fresh memory in a short process. Made from
+    /// `source` when the table is first used, where it has one (see
     /// [`in_place`](Self::in_place)).
-    cdf: OnceLock<Vec<u32>>,
+    cdf: OnceLock<Vec<u16>>,
     /// Checked 16-bit little-endian frequencies to make `cdf` from (a slice of the model
     /// file's bytes, shared with the model).
     source: Option<bytes::Bytes>,
@@ -56,15 +59,16 @@ impl Cdf {
     fn new(freqs: impl ExactSizeIterator<Item = u32>) -> Result<Self, EntropyError> {
         check_alphabet(freqs.len())?;
         let mut cdf = Vec::with_capacity(freqs.len() + 1);
-        cdf.push(0u32);
+        cdf.push(0u16);
         // At most 2^16 frequencies below 2^32 each: the sum fits in u64, and a zero
         // anywhere makes `smallest` zero.
         let (mut sum, mut smallest) = (0u64, u32::MAX);
         for f in freqs {
             sum += u64::from(f);
             smallest = smallest.min(f);
-            // Truncated only where the sum is already over 2^16, which is refused below.
-            cdf.push(sum as u32);
+            // Truncated where the sum reaches 2^16: only the last, stored as 0, in a table
+            // that the checks below accept.
+            cdf.push(sum as u16);
         }
         check_mass(sum, smallest)?;
         Ok(Self {
@@ -100,18 +104,18 @@ impl Cdf {
 
     /// The cumulative table, made now if it has not been.
     #[inline]
-    fn cdf(&self) -> &[u32] {
+    fn cdf(&self) -> &[u16] {
         self.cdf.get_or_init(|| {
             let freqs = sixteen_bits(self.source.as_deref().unwrap_or_default());
             // One pass that writes without checking the capacity at each value (an
             // iterator of known length): `extend` of a `scan` checked it and stored the
             // length at every value, and an encode makes a thousand or more of these
-            // tables, 0.3 M values. Checked frequencies of 16 bits, at most 2^16 of them:
-            // the sums do not overflow.
-            let mut sum = 0u32;
-            let cdf: Vec<u32> = core::iter::once(0)
+            // tables, 0.3 M values. Checked frequencies, summing to 2^16: the last sum
+            // wraps to 0, as `cdf` stores it.
+            let mut sum = 0u16;
+            let cdf: Vec<u16> = core::iter::once(0)
                 .chain(freqs.map(|f| {
-                    sum += f;
+                    sum = sum.wrapping_add(f as u16);
                     sum
                 }))
                 .collect();
@@ -131,7 +135,7 @@ impl Cdf {
             for (j, f) in first.iter_mut().enumerate() {
                 let q = (j as u32) << shift;
                 // cdf[len] = 2^16 lies above every bucket start, so s stays below len.
-                while cdf[s + 1] <= q {
+                while upper(cdf[s + 1]) <= q {
                     s += 1;
                 }
                 *f = s as u16;
@@ -148,7 +152,7 @@ impl Cdf {
     /// The frequency of symbol index `i` (below [`len`](Self::len)).
     fn frequency(&self, i: usize) -> u32 {
         let cdf = self.cdf();
-        cdf[i + 1] - cdf[i]
+        step(cdf[i], cdf[i + 1])
     }
 }
 
@@ -196,6 +200,21 @@ fn check_mass(sum: u64, smallest: u32) -> Result<(), EntropyError> {
     Ok(())
 }
 
+/// The right end of an interval whose cumulative frequency [`Cdf`] stores in 16 bits:
+/// 2^16 where it is stored as 0 (only the last is: every frequency is at least 1).
+#[inline]
+fn upper(stored: u16) -> u32 {
+    u32::from(stored.wrapping_sub(1)) + 1
+}
+
+/// The frequency between two neighbouring cumulative frequencies as [`Cdf`] stores them:
+/// every frequency lies in 1 ..= 2^16 − 1, so the 16-bit difference is exact, the last
+/// (2^16 stored as 0) included.
+#[inline]
+fn step(left: u16, right: u16) -> u32 {
+    u32::from(right.wrapping_sub(left))
+}
+
 /// 16-bit little-endian values (an odd last byte is ignored): how model files store
 /// frequencies.
 pub(crate) fn sixteen_bits(bytes: &[u8]) -> impl ExactSizeIterator<Item = u32> + '_ {
@@ -223,7 +242,7 @@ impl EncoderModel<CDF_PRECISION> for Cdf {
 /// of a channel's contexts, so that a symbol is coded with no check that its table has
 /// been made.
 #[derive(Clone, Copy, Default)]
-struct Cumulative<'a>(&'a [u32]);
+struct Cumulative<'a>(&'a [u16]);
 
 impl EntropyModel<CDF_PRECISION> for Cumulative<'_> {
     type Symbol = usize;
@@ -238,7 +257,7 @@ impl EncoderModel<CDF_PRECISION> for Cumulative<'_> {
     ) -> Option<(u32, NonZeroU32)> {
         let i = *symbol.borrow();
         let (left, right) = (*self.0.get(i)?, *self.0.get(i.checked_add(1)?)?);
-        Some((left, NonZeroU32::new(right - left)?))
+        Some((u32::from(left), NonZeroU32::new(step(left, right))?))
     }
 }
 
@@ -249,14 +268,14 @@ impl DecoderModel<CDF_PRECISION> for Cdf {
     fn quantile_function(&self, quantile: u32) -> (usize, u32, NonZeroU32) {
         let mut s = usize::from(self.first()[(quantile >> (CDF_PRECISION - BUCKET_BITS)) as usize]);
         let cdf = self.cdf();
-        while cdf[s + 1] <= quantile {
+        while upper(cdf[s + 1]) <= quantile {
             s += 1;
         }
         let (left, right) = (cdf[s], cdf[s + 1]);
         (
             s,
-            left,
-            NonZeroU32::new(right - left).expect("table frequencies are nonzero"),
+            u32::from(left),
+            NonZeroU32::new(step(left, right)).expect("table frequencies are nonzero"),
         )
     }
 }
@@ -395,7 +414,7 @@ impl SymbolTable {
     /// steps, read in one pass (a frequency at a time, through the table's lazy cell,
     /// made a payload's length floor a millisecond of a decode, per stream).
     pub fn frequencies(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.model.cdf().windows(2).map(|w| w[1] - w[0])
+        self.model.cdf().windows(2).map(|w| step(w[0], w[1]))
     }
 
     pub fn len(&self) -> usize {
@@ -1331,7 +1350,8 @@ mod tests {
             for (j, &s) in t.model.first().iter().enumerate() {
                 let q = (j as u32) << (CDF_PRECISION - BUCKET_BITS);
                 let s = usize::from(s);
-                assert!(cdf[s] <= q && q < cdf[s + 1], "bucket {j}: symbol {s}");
+                let (left, right) = (u32::from(cdf[s]), upper(cdf[s + 1]));
+                assert!(left <= q && q < right, "bucket {j}: symbol {s}");
             }
         }
     }
