@@ -59,7 +59,7 @@ pub fn read_image(path: &Path, limits: &Limits) -> Result<RasterImage, String> {
     // Decoded from the file itself, not from a copy of it read first: for a PPM that copy
     // was as large as the image, fresh memory on the critical path of `walloc encode`.
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    image_from(std::io::BufReader::with_capacity(1 << 16, file), limits)
+    image_from(std::io::BufReader::with_capacity(1 << 14, file), limits)
 }
 
 /// The largest image file, and the most the image decoder may allocate, within `limits`:

@@ -63,22 +63,40 @@ enum Weights {
 }
 
 impl Weights {
-    /// Sparse where at most one weight in eight is nonzero: below that, skipping the
-    /// zeros beats the matrix products' speed per multiply-add.
-    fn new(weight: Vec<f32>, cout: usize, cin: usize) -> Self {
-        let nonzero = weight.iter().filter(|&&w| w != 0.0).count();
+    /// The `cout × cin` weights, row-major, that each call of `values` gives: sparse where
+    /// at most one weight in eight is nonzero (below that, skipping the zeros beats the
+    /// matrix products' speed per multiply-add), and only then copied whole. `values` is
+    /// read twice (the count of nonzeros decides the layout), so that a model's bytes are
+    /// read where they lie: a dense copy of the shipped models' projection (147 KB) left
+    /// a hole in the heap below an encode's buffers, which then reached one more huge
+    /// page of fresh memory (docs/performance.md).
+    fn new<I: Iterator<Item = f32>>(values: impl Fn() -> I, cout: usize, cin: usize) -> Self {
+        let nonzero = values().filter(|&w| w != 0.0).count();
         if nonzero * 8 > cout * cin {
-            return Self::Dense(weight);
+            return Self::Dense(values().collect());
         }
         let mut starts = Vec::with_capacity(cout + 1);
         let mut terms = Vec::with_capacity(nonzero);
         starts.push(0);
-        for row in weight.chunks_exact(cin) {
-            terms.extend(row.iter().copied().enumerate().filter(|&(_, w)| w != 0.0));
+        let mut all = values();
+        for _ in 0..cout {
+            terms.extend(
+                all.by_ref()
+                    .take(cin)
+                    .enumerate()
+                    .filter(|&(_, w)| w != 0.0),
+            );
             starts.push(terms.len());
         }
         Self::Sparse { starts, terms }
     }
+}
+
+/// 32-bit little-endian floats, as a model's weights are stored.
+fn le_floats(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Option<Vec<f32>> {
@@ -117,14 +135,12 @@ impl CpuEncoder {
             if dtype != burn::tensor::DType::F32 || shape.as_slice() != dims {
                 return None;
             }
-            let floats = bytes.chunks_exact(4);
-            *slot = Some(
-                floats
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            );
+            *slot = Some(bytes);
         }
-        Self::from_weights(weight?, cout, cin, bias, config)
+        let (weight, bias) = (weight?, bias.map(|b| le_floats(&b).collect()));
+        // The shapes were checked: `cout × cin` floats.
+        let weights = Weights::new(|| le_floats(&weight), cout, cin);
+        Self::with_weights(weights, cout, cin, bias, config)
     }
 
     fn from_conv(conv: &Conv2d, config: &CodecConfig) -> Option<Self> {
@@ -147,14 +163,30 @@ impl CpuEncoder {
         bias: Option<Vec<f32>>,
         config: &CodecConfig,
     ) -> Option<Self> {
+        if weight.len() != cout * cin {
+            return None;
+        }
+        let weights = Weights::new(|| weight.iter().copied(), cout, cin);
+        Self::with_weights(weights, cout, cin, bias, config)
+    }
+
+    /// From the projection's weights as its products read them, and its bias (zero where
+    /// `None`).
+    fn with_weights(
+        weights: Weights,
+        cout: usize,
+        cin: usize,
+        bias: Option<Vec<f32>>,
+        config: &CodecConfig,
+    ) -> Option<Self> {
         let bias = bias.unwrap_or_else(|| vec![0.0; cout]);
-        if weight.len() != cout * cin || bias.len() != cout {
+        if bias.len() != cout {
             return None;
         }
         Some(Self {
             cin,
             cout,
-            weights: Weights::new(weight, cout, cin),
+            weights,
             bias,
             search: SymbolSearch::new(Companding::new(config.latent_bits), config.deadzone()),
             max_symbol: config.max_symbol(),

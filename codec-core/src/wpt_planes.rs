@@ -161,11 +161,11 @@ impl Split {
 }
 
 /// Rows kept of each band of each level of the columns' transform: a row of the next
-/// level reads ten, and the next two rows it needs are made before the ten it read last
-/// are all used, so twelve do. (Sixteen made the slot a mask instead of a remainder, a
-/// few per row; twelve keep 0.25 MB less per core at 768×512, fresh memory in a short
-/// process.)
-const RING: usize = 12;
+/// level reads ten (its rows 2q − 4 ..= 2q + 5 of this level), and the two rows its next
+/// row adds are made only when that row is, over the two its window drops. (Sixteen made
+/// the slot a mask instead of a remainder; ten keep 0.36 MB less per core at 768×512,
+/// fresh memory in a short process. Nine fail the tests.)
+const RING: usize = 10;
 
 /// The forward transform a row of packets at a time, from the top down (with the
 /// periodic wrap, the first rows read the last of the input too).
