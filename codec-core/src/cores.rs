@@ -269,7 +269,8 @@ pub(crate) fn zeroed<T: Copy + Default>(part: &mut [core::mem::MaybeUninit<T>]) 
 /// AVX-512, which runs where the CPU has it. Only for the functions measured faster so
 /// (on this project's Zen 4 machine the rows' wavelet transform and the symbol search
 /// took 13–16% less time; the columns' transform was no faster, and the decoder's
-/// synthesis and the entropy coder's contexts were slower), not across the board.
+/// synthesis and the entropy coder's contexts were slower), not across the board, and
+/// for the input rows' scaling, which it took from the baseline build.
 macro_rules! wide_vectors {
     (avx512; $($rest:tt)*) => {
         $crate::cores::wide_vectors!(@with [avx512] $($rest)*);

@@ -138,7 +138,10 @@ impl CpuEncoder {
             *slot = Some(bytes);
         }
         let (weight, bias) = (weight?, bias.map(|b| le_floats(&b).collect()));
-        // The shapes were checked: `cout × cin` floats.
+        // The shape was checked; the bytes must hold it too.
+        if weight.len() != cout * cin * 4 {
+            return None;
+        }
         let weights = Weights::new(|| le_floats(&weight), cout, cin);
         Self::with_weights(weights, cout, cin, bias, config)
     }
