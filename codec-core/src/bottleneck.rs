@@ -117,7 +117,15 @@ pub struct SymbolSearch {
     low: f32,
     scale: f32,
     min: i32,
+    /// [`near_zero`](Self::near_zero), found once here: [`symbols_into`] runs on every
+    /// chunk of a latent row.
+    near: Option<Near>,
 }
+
+/// The window of [`SymbolSearch::symbols_into`]'s second case: its lowest and highest
+/// values (the boundary below its first boundary, and the one after its last), its
+/// [`NEAR`] boundaries, and the symbol of a value below all of them.
+type Near = (f32, f32, [f32; NEAR], i32);
 
 /// How far (in f32 steps) [`SymbolSearch::new`] looks either side of a boundary's guess
 /// ([`Companding::boundary_guess`]); the guesses lie within 107 of the boundaries for 2 to
@@ -178,13 +186,16 @@ impl SymbolSearch {
             grid[b] += grid[b - 1];
         }
         starts.push(f32::NAN);
-        Self {
+        let mut search = Self {
             starts,
             grid,
             low,
             scale,
             min,
-        }
+            near: None,
+        };
+        search.near = search.near_zero();
+        search
     }
 
     /// The symbol of z, as [`Companding::symbol`] gives it (NaN gives 0, as there).
@@ -218,11 +229,9 @@ impl SymbolSearch {
         symbols_into(self, z, bias, out)
     }
 
-    /// The window of [`symbols_into`](Self::symbols_into)'s second case: its lowest and
-    /// highest values (the boundary below its first boundary, and the one after its
-    /// last), its [`NEAR`] boundaries, and the symbol of a value below all of them. None
+    /// The window of [`symbols_into`](Self::symbols_into)'s second case ([`Near`]); None
     /// where the alphabet is too small to hold it around 0.
-    fn near_zero(&self) -> Option<(f32, f32, [f32; NEAR], i32)> {
+    fn near_zero(&self) -> Option<Near> {
         let k = usize::try_from(-self.min).ok()?;
         let first = k.checked_sub(NEAR / 2).filter(|&f| f >= 1)?;
         // Below the NaN sentinel.
@@ -251,7 +260,7 @@ crate::cores::wide_vectors! {
             .ok()
             .filter(|&k| k >= 1)
             .and_then(|k| Some((*search.starts.get(k - 1)?, *search.starts.get(k)?)));
-        let near = search.near_zero();
+        let near = search.near;
         // `&`, not `&&`: all eight comparisons at once, one branch.
         let inside = |v: &[f32; 8], low: f32, high: f32| {
             v.iter().fold(true, |all, &v| all & (v >= low) & (v < high))
