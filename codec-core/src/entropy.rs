@@ -79,22 +79,24 @@ impl Cdf {
     }
 
     /// [`new`](Self::new) from 16-bit little-endian frequencies that stay where they lie
-    /// (in the model file's bytes), checked now, with the cumulative table made on first
-    /// use: a model holds thousands of tables, and an encode uses those of the latent
-    /// channels it codes, on the threads that code them. Building all 2304 of image-q3's
-    /// when the model loaded was the longest step before `walloc encode` could start its
-    /// transform.
-    fn in_place(freqs: bytes::Bytes) -> Result<Self, EntropyError> {
+    /// (in the model file's bytes), checked now (unless `Mass::Trusted`), with the
+    /// cumulative table made on first use: a model holds thousands of tables, and an
+    /// encode uses those of the latent channels it codes, on the threads that code them.
+    /// Building all 2304 of image-q3's when the model loaded was the longest step before
+    /// `walloc encode` could start its transform.
+    fn in_place(freqs: bytes::Bytes, mass: Mass) -> Result<Self, EntropyError> {
         if !freqs.len().is_multiple_of(2) {
             return Err(EntropyError::BadTable(
                 "frequencies of 16 bits have odd bytes",
             ));
         }
         check_alphabet(freqs.len() / 2)?;
-        // 16-bit frequencies: the sum of at most 2^16 fits in u32.
-        let (sum, smallest) =
-            sixteen_bits(&freqs).fold((0u32, u32::MAX), |(sum, min), f| (sum + f, min.min(f)));
-        check_mass(u64::from(sum), smallest)?;
+        if mass == Mass::Checked {
+            // 16-bit frequencies: the sum of at most 2^16 fits in u32.
+            let (sum, smallest) =
+                sixteen_bits(&freqs).fold((0u32, u32::MAX), |(sum, min), f| (sum + f, min.min(f)));
+            check_mass(u64::from(sum), smallest)?;
+        }
         Ok(Self {
             cdf: OnceLock::new(),
             source: Some(freqs),
@@ -190,6 +192,14 @@ fn check_alphabet(len: usize) -> Result<(), EntropyError> {
 }
 
 /// Refuses frequencies with a zero among them or not summing to 2^16.
+/// Whether frequencies read in place are checked when their table is made
+/// ([`SymbolTable::from_trusted_frequencies`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mass {
+    Checked,
+    Trusted,
+}
+
 fn check_mass(sum: u64, smallest: u32) -> Result<(), EntropyError> {
     if smallest == 0 {
         return Err(EntropyError::BadTable("a symbol has zero frequency"));
@@ -342,13 +352,28 @@ impl SymbolTable {
     }
 
     /// [`from_frequencies`](Self::from_frequencies) from 16-bit little-endian frequencies
-    /// compiled into the program, checked now and read when the table is first used (a
-    /// built-in model's tables: see `Cdf::in_place`).
+    /// compiled into the program, checked now and read when the table is first used (see
+    /// `Cdf::in_place`).
     pub fn from_static_frequencies(
         min_symbol: i32,
         freqs: &'static [u8],
     ) -> Result<Self, EntropyError> {
         Self::from_shared_frequencies(min_symbol, bytes::Bytes::from_static(freqs))
+    }
+
+    /// [`from_static_frequencies`](Self::from_static_frequencies) without reading the
+    /// frequencies until the table is first used: only their count is checked now. For
+    /// the models compiled into a program, whose tests read every table with the checks
+    /// (walloc's `shipped_models_carry_their_own_ids`). Checking image-q3's 2304 tables
+    /// read all 1.2 MB of them, page faults included, on the thread that `walloc encode`'s
+    /// transform waits for, though an encode uses a fraction of them. A table whose
+    /// frequencies do not sum to 2^16 would code wrong bytes or fail to decode, never read
+    /// out of bounds.
+    pub fn from_trusted_frequencies(
+        min_symbol: i32,
+        freqs: &'static [u8],
+    ) -> Result<Self, EntropyError> {
+        Self::in_place(min_symbol, bytes::Bytes::from_static(freqs), Mass::Trusted)
     }
 
     /// [`from_static_frequencies`](Self::from_static_frequencies) from a slice of bytes
@@ -357,10 +382,14 @@ impl SymbolTable {
         min_symbol: i32,
         freqs: bytes::Bytes,
     ) -> Result<Self, EntropyError> {
+        Self::in_place(min_symbol, freqs, Mass::Checked)
+    }
+
+    fn in_place(min_symbol: i32, freqs: bytes::Bytes, mass: Mass) -> Result<Self, EntropyError> {
         check_span(min_symbol, freqs.len() / 2)?;
         Ok(Self {
             min: min_symbol,
-            model: Cdf::in_place(freqs)?,
+            model: Cdf::in_place(freqs, mass)?,
         })
     }
 
@@ -1290,21 +1319,27 @@ mod tests {
             .frequencies()
             .flat_map(|f| u16::try_from(f).unwrap().to_le_bytes())
             .collect();
-        let in_place = SymbolTable::from_static_frequencies(-127, leaked(sixteen)).unwrap();
-        assert!(
-            in_place.model.cdf.get().is_none(),
-            "made before its first use"
-        );
+        let sixteen = leaked(sixteen);
         let symbols: Vec<i32> = (0..4000).map(|i| (i * 37 % 23) - 11).collect();
         let shape = shape_1d(core::slice::from_ref(&built), symbols.len());
         let bytes = encode_planes(&symbols, core::slice::from_ref(&built), &shape).unwrap();
-        let tables = [in_place.clone()];
-        assert_eq!(encode_planes(&symbols, &tables, &shape).unwrap(), bytes);
-        assert_eq!(decode_planes(&bytes, &[in_place], &shape).unwrap(), symbols);
-        assert_eq!(tables[0], built);
+        for in_place in [
+            SymbolTable::from_static_frequencies(-127, sixteen).unwrap(),
+            SymbolTable::from_trusted_frequencies(-127, sixteen).unwrap(),
+        ] {
+            assert!(
+                in_place.model.cdf.get().is_none(),
+                "made before its first use"
+            );
+            let tables = [in_place.clone()];
+            assert_eq!(encode_planes(&symbols, &tables, &shape).unwrap(), bytes);
+            assert_eq!(decode_planes(&bytes, &[in_place], &shape).unwrap(), symbols);
+            assert_eq!(tables[0], built);
+        }
     }
 
-    /// In-place frequencies are checked when the table is made, as built ones are.
+    /// In-place frequencies are checked when the table is made, as built ones are; trusted
+    /// ones only for their count.
     #[test]
     fn bad_frequencies_in_place_are_refused_at_once() {
         let table = |freqs: &[u16]| {
@@ -1323,14 +1358,24 @@ mod tests {
         ] {
             assert_eq!(table(freqs).unwrap_err(), EntropyError::BadTable(why));
         }
-        let odd = SymbolTable::from_static_frequencies(0, leaked(alloc::vec![1, 0, 255]));
-        assert!(odd.is_err());
-        let wide =
-            SymbolTable::from_static_frequencies(i32::MAX, leaked(alloc::vec![1, 0, 255, 255]));
-        assert_eq!(
-            wide.unwrap_err(),
-            EntropyError::BadTable("alphabet overflows i32")
-        );
+        // Sizes are checked even where the frequencies are trusted.
+        for read in [
+            SymbolTable::from_static_frequencies,
+            SymbolTable::from_trusted_frequencies,
+        ] {
+            assert!(
+                read(0, leaked(alloc::vec![1, 0, 255])).is_err(),
+                "odd bytes"
+            );
+            assert_eq!(
+                read(0, leaked(Vec::new())).unwrap_err(),
+                EntropyError::BadTable("empty alphabet")
+            );
+            assert_eq!(
+                read(i32::MAX, leaked(alloc::vec![1, 0, 255, 255])).unwrap_err(),
+                EntropyError::BadTable("alphabet overflows i32")
+            );
+        }
     }
 
     /// Each coarse bucket starts in the interval of the symbol `first` names, for peaked,

@@ -208,7 +208,7 @@ impl Model {
         device: &Device,
         limits: &Limits,
     ) -> Result<Self, ModelError> {
-        let (model, weights) = Self::read(bytes, limits, true, |min, freqs| {
+        let (model, weights) = Self::read(bytes, limits, Trust::Check, |min, freqs| {
             SymbolTable::from_frequency_iter(min, crate::entropy::sixteen_bits(freqs))
         })?;
         let codec = load_codec(&model.config, weights, device)?;
@@ -219,21 +219,22 @@ impl Model {
         Ok(model)
     }
 
-    /// Reads model bytes compiled into a program, whose ids and weights its tests check
-    /// with [`from_bytes`](Self::from_bytes). The header, configuration and tables are
-    /// checked as there; the id is taken from the header instead of recomputed (a SHA-256
-    /// of the whole file, 3 ms of a 4 MB model), and the networks are built from the
-    /// weights in place, on first use: an image encode reads only the encoder's
-    /// projection from them ([`cpu_encoder`](Self::cpu_encoder)) and never builds the
-    /// decoder. Both were paid by every `walloc` process. So were all the cumulative
-    /// tables (1.5–3 ms for image-q3's 2304): each is now made where it is first used
-    /// ([`SymbolTable::from_static_frequencies`]).
+    /// Reads model bytes compiled into a program, whose ids, tables and weights its tests
+    /// check with [`from_bytes`](Self::from_bytes). The header and configuration are
+    /// checked as there, the tables only for fitting in the file ([`Trust::BuiltIn`]); the
+    /// id is taken from the header instead of recomputed (a SHA-256 of the whole file,
+    /// 3 ms of a 4 MB model), and the networks are built from the weights in place, on
+    /// first use: an image encode reads only the encoder's projection from them
+    /// ([`cpu_encoder`](Self::cpu_encoder)) and never builds the decoder. Both were paid
+    /// by every `walloc` process. So were all the cumulative tables (1.5–3 ms for
+    /// image-q3's 2304): each is now made where it is first used, and its frequencies are
+    /// read only then ([`SymbolTable::from_trusted_frequencies`]).
     pub fn from_trusted_bytes(bytes: &'static [u8], device: &Device) -> Result<Self, ModelError> {
         let (mut model, weights) = Self::read(
             bytes,
             &Limits::default(),
-            false,
-            SymbolTable::from_static_frequencies,
+            Trust::BuiltIn,
+            SymbolTable::from_trusted_frequencies,
         )?;
         model.weights = Some((bytes::Bytes::from_static(weights), device.clone()));
         Ok(model)
@@ -255,7 +256,7 @@ impl Model {
         limits: &Limits,
     ) -> Result<Self, ModelError> {
         let whole = bytes::Bytes::from(bytes);
-        let (mut model, weights) = Self::read(&whole, limits, true, |min, freqs| {
+        let (mut model, weights) = Self::read(&whole, limits, Trust::Check, |min, freqs| {
             SymbolTable::from_shared_frequencies(min, whole.slice_ref(freqs))
         })?;
         let weights = whole.slice_ref(weights);
@@ -279,7 +280,7 @@ impl Model {
     fn read<'a>(
         bytes: &'a [u8],
         limits: &Limits,
-        check_id: bool,
+        trust: Trust,
         table: impl Fn(i32, &'a [u8]) -> Result<SymbolTable, EntropyError>,
     ) -> Result<(Self, &'a [u8]), ModelError> {
         check_model_size(bytes.len() as u64, limits)?;
@@ -302,7 +303,7 @@ impl Model {
         }
         let id: ModelId = bytes[12..28].try_into().expect("16 bytes");
         let content = &bytes[HEAD..];
-        if check_id && model_id(content) != id {
+        if trust == Trust::Check && model_id(content) != id {
             return Err(ModelError::IdMismatch);
         }
         let mut r = Reader { bytes: content };
@@ -330,7 +331,19 @@ impl Model {
         }
         let alphabet = (2 * config.max_symbol() + 1) as usize;
         let mut tables = Vec::with_capacity(channels * contexts);
-        for _ in 0..channels * contexts {
+        if trust == Trust::BuiltIn && version != 1 {
+            // Every table has the same size (checked below when read otherwise): sliced
+            // without reading each one's header, so that only the tables an encode uses
+            // are ever touched. Reading the 2304 headers of image-q3, which lie between
+            // its 1.2 MB of frequencies, faulted in every page of them.
+            let size = 8 + 2 * alphabet;
+            let all = r.take(size * channels * contexts, "table")?;
+            for one in all.chunks_exact(size) {
+                let table = table(-config.max_symbol(), &one[8..]);
+                tables.push(table.map_err(|e| ModelError::Tables(e.to_string()))?);
+            }
+        }
+        while tables.len() < channels * contexts {
             let min = r.u32("table")? as i32;
             let k = r.u32("table")? as usize;
             if k != alphabet || min != -config.max_symbol() {
@@ -468,6 +481,16 @@ fn model_id(content: &[u8]) -> ModelId {
         hasher.update(piece);
     }
     hasher.finalize()[..16].try_into().expect("16 of 32 bytes")
+}
+
+/// How much of a model file is read before it is used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Everything: a file from outside the program.
+    Check,
+    /// A model compiled into the program, which its tests read with [`Trust::Check`]:
+    /// its id is taken from its header, and the headers of its tables are not read.
+    BuiltIn,
 }
 
 /// A bounds-checked little-endian reader.
