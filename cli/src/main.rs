@@ -434,11 +434,14 @@ fn batch(
                 bytes_in += size;
                 bytes_out += written;
                 if !common.quiet && !many {
-                    eprintln!(
-                        "{} → {} ({size} → {written} bytes)",
+                    // One write: stderr is unbuffered, and eprintln! of the pieces made
+                    // eight system calls.
+                    let line = format!(
+                        "{} → {} ({size} → {written} bytes)\n",
                         input.display(),
                         out.display()
                     );
+                    eprint!("{line}");
                 }
             }
             Err(e) => {

@@ -339,9 +339,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
+        .and_then(|_| move_into_place(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             format!("cannot write {}: {e}", path.display())
         })
+}
+
+/// Renames `tmp` to `path`, replacing a file there in one step.
+///
+/// On Linux a regular file already at `path` is swapped with `tmp` (`renameat2`'s
+/// `RENAME_EXCHANGE`, as atomic as a rename) and then removed from under the temporary
+/// name. Why: ext4 (Debian's default) writes a file out at once when a rename replaces
+/// another (its `auto_da_alloc` guard for programs that do not call fsync), 0.15–0.2 ms
+/// of a 6 ms `walloc encode --force`; swapping and removing took 0.03 ms (a scratch
+/// program, 38 KB files, 200 rounds each). walloc syncs no output either way: a power
+/// cut may lose any file it has just written. Only a regular file is swapped (a folder
+/// there must fail as a rename fails), and where the swap is refused (another file
+/// system, an older kernel) the plain rename runs.
+fn move_into_place(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+        && exchange(tmp, path).is_ok()
+    {
+        // The replaced file now lies under the temporary name: failing to remove it
+        // loses nothing.
+        let _ = std::fs::remove_file(tmp);
+        return Ok(());
+    }
+    std::fs::rename(tmp, path)
+}
+
+/// Swaps the files at `a` and `b` in one step (both must exist).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

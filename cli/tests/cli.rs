@@ -359,8 +359,46 @@ fn nothing_is_overwritten_without_force() {
     std::fs::write(dir.join("cat.wl"), b"precious").unwrap();
     assert!(fails(&["encode", "--model", s(&model), s(&src)]).contains("--force"));
     assert_eq!(std::fs::read(dir.join("cat.wl")).unwrap(), b"precious");
+    // A hard link to the old file: replacing the output gives its name a new file, as a
+    // rename does (cli/src/media.rs swaps the two files on Linux), and the link keeps
+    // the old one.
+    std::fs::hard_link(dir.join("cat.wl"), dir.join("old.wl")).unwrap();
     ok(&["encode", "-q", "--force", "--model", s(&model), s(&src)]);
-    assert_ne!(std::fs::read(dir.join("cat.wl")).unwrap(), b"precious");
+    ok(&[
+        "encode",
+        "-q",
+        "--model",
+        s(&model),
+        s(&src),
+        "-o",
+        s(&dir.join("fresh.wl")),
+    ]);
+    assert_eq!(
+        std::fs::read(dir.join("cat.wl")).unwrap(),
+        std::fs::read(dir.join("fresh.wl")).unwrap()
+    );
+    assert_eq!(std::fs::read(dir.join("old.wl")).unwrap(), b"precious");
+    // A folder where the output would go is not replaced, even with --force.
+    let dog = dir.join("dog.png");
+    std::fs::copy(&src, &dog).unwrap();
+    let folder = dir.join("dog.wl");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("inside"), b"kept").unwrap();
+    let err = fails(&["encode", "--force", "--model", s(&model), s(&dog)]);
+    assert!(err.contains("dog.wl"), "{err}");
+    assert_eq!(std::fs::read(folder.join("inside")).unwrap(), b"kept");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cat.png", "cat.wl", "dog.png", "dog.wl", "fresh.wl", "old.wl"
+        ],
+        "nothing left behind"
+    );
 }
 
 #[test]
