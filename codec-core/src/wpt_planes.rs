@@ -161,11 +161,13 @@ impl Split {
 }
 
 /// Rows kept of each band of each level of the columns' transform: a row of the next
-/// level reads ten (its rows 2q − 4 ..= 2q + 5 of this level), and the two rows its next
-/// row adds are made only when that row is, over the two its window drops. (Sixteen made
-/// the slot a mask instead of a remainder; ten keep 0.36 MB less per core at 768×512,
-/// fresh memory in a short process. Nine fail the tests.)
-const RING: usize = 10;
+/// level reads ten (its rows 2q − 4 ..= 2q + 5 of this level), and the levels between
+/// the first and the packets make their rows two at a time, q even and q + 1, which read
+/// twelve (2q − 4 ..= 2q + 7; [`analyse_across_two`]). A level asks its parent for rows
+/// up to an odd one, and a parent making pairs from even rows stops there, so twelve
+/// always hold them. (Sixteen made the slot a mask instead of a remainder; fewer keep
+/// less fresh memory in a short process. Eleven fail the tests.)
+const RING: usize = 12;
 
 /// The forward transform a row of packets at a time, from the top down (with the
 /// periodic wrap, the first rows read the last of the input too).
@@ -280,16 +282,23 @@ impl RowStream {
                         out,
                     );
                 }
+                self.next[l] += 1;
             } else {
-                self.make_up_to(l - 1, 2 * q + 5, fill_row);
+                // Rows q and q + 1 from one pass over the twelve rows they read: each
+                // parent row is loaded from the caches once for both instead of once for
+                // each (at 5928 wide, ten rows of a band no longer fit in L1). Every
+                // level but the top starts at an even row (`new`), so q is even.
+                debug_assert!(q % 2 == 0, "level {l} makes a pair from an odd row");
+                self.make_up_to(l - 1, 2 * q + 7, fill_row);
+                let next = (q + 1).rem_euclid(RING as isize) as usize;
                 for c in 0..channels {
                     let at = band_start(&self.split, c, l - 1);
                     // Level l's bands follow level l − 1's.
                     let (parent, children) = self.ring[at..].split_at_mut(RING * width << (l - 1));
-                    split_bands(parent, width, q, children, RING * width, slot * width);
+                    split_bands_two(parent, width, q, children, RING * width, [slot, next]);
                 }
+                self.next[l] += 2;
             }
-            self.next[l] += 1;
         }
     }
 }
@@ -320,6 +329,41 @@ fn split_bands(
         });
         let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
         analyse_across(&rows, &mut lo[at..][..w], &mut hi[at..][..w]);
+    }
+}
+
+/// Rows `k` (even) and `k + 1` of the bands a level's bands split into, as
+/// [`split_bands`] makes each: band p's rows 2k − 4 ..= 2k + 7 in `parents`, and the
+/// children's rows k and k + 1 in slots `slots[0]` and `slots[1]` of each child band.
+fn split_bands_two(
+    parents: &[f32],
+    w: usize,
+    k: isize,
+    children: &mut [f32],
+    stride: usize,
+    slots: [usize; 2],
+) {
+    for (p, parent) in parents.chunks_exact(RING * w).enumerate() {
+        let rows: [&[f32]; 12] = core::array::from_fn(|u| {
+            let slot = (2 * k + 7 - u as isize).rem_euclid(RING as isize) as usize;
+            &parent[slot * w..][..w]
+        });
+        let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
+        let (lo, lo_next) = split_rows(&mut lo[..stride], slots, w);
+        let (hi, hi_next) = split_rows(&mut hi[..stride], slots, w);
+        analyse_across_two(&rows, lo, hi, lo_next, hi_next);
+    }
+}
+
+/// Rows `slots[0]` and `slots[1]` (different) of `band`'s rows of `w`.
+fn split_rows(band: &mut [f32], slots: [usize; 2], w: usize) -> (&mut [f32], &mut [f32]) {
+    let [a, b] = slots;
+    if a < b {
+        let (first, second) = band.split_at_mut(b * w);
+        (&mut first[a * w..][..w], &mut second[..w])
+    } else {
+        let (first, second) = band.split_at_mut(a * w);
+        (&mut second[..w], &mut first[b * w..][..w])
     }
 }
 
@@ -547,6 +591,37 @@ crate::cores::wide_vectors! {
     }
 }
 
+crate::cores::wide_vectors! {
+    /// [`analyse_across`] for two consecutive output rows k and k + 1 from the twelve
+    /// rows `rows[u]` = row 2k + 7 − u they read between them (row k's taps are
+    /// `rows[t + 2]`, row k + 1's `rows[t]`): the same sums, a column block of both rows
+    /// at a time, so the second reads the block's rows where the first left them, in L1.
+    fn analyse_across_two(
+        rows: &[&[f32]; 12],
+        lo: &mut [f32],
+        hi: &mut [f32],
+        lo_next: &mut [f32],
+        hi_next: &mut [f32],
+    ) {
+        let w = lo.len();
+        if w < LANES {
+            for i in 0..w {
+                let (l, h) = (&mut lo[i..][..1], &mut hi[i..][..1]);
+                analyse_taps::<1>(|t| &rows[t + 2][i..], l.try_into().unwrap(), h.try_into().unwrap());
+                let (l, h) = (&mut lo_next[i..][..1], &mut hi_next[i..][..1]);
+                analyse_taps::<1>(|t| &rows[t][i..], l.try_into().unwrap(), h.try_into().unwrap());
+            }
+            return;
+        }
+        for c in (0..w).step_by(LANES).map(|c| c.min(w - LANES)) {
+            let (l, h) = (&mut lo[c..][..LANES], &mut hi[c..][..LANES]);
+            analyse_taps::<LANES>(|t| &rows[t + 2][c..], l.try_into().unwrap(), h.try_into().unwrap());
+            let (l, h) = (&mut lo_next[c..][..LANES], &mut hi_next[c..][..LANES]);
+            analyse_taps::<LANES>(|t| &rows[t][c..], l.try_into().unwrap(), h.try_into().unwrap());
+        }
+    }
+}
+
 /// x[2j+p] = Σ_q lo[(j+2−q) mod m]·rec_lo[2q+p] + hi[(j+2−q) mod m]·rec_hi[2q+p], m = n/2:
 /// the synthesis `x[i] = Σ lo[n]·rec_lo[i+4−2n mod N] + …` split by output parity (for
 /// each output and tap exactly one subband index matches, whatever the length). The
@@ -735,6 +810,18 @@ mod tests {
                     let rows: [&[f32]; 10] =
                         core::array::from_fn(|t| &plane[(2 * k + 5 + 10 * n - t) % n * w..][..w]);
                     analyse_across(&rows, &mut l[k * w..][..w], &mut h[k * w..][..w]);
+                }
+                // Two rows at a time: the same rows, bit for bit.
+                for k in (0..n / 2).step_by(2).filter(|k| k + 1 < n / 2) {
+                    let rows: [&[f32]; 12] =
+                        core::array::from_fn(|u| &plane[(2 * k + 7 + 12 * n - u) % n * w..][..w]);
+                    let mut two = [vec![0.0f32; w], vec![0.0; w], vec![0.0; w], vec![0.0; w]];
+                    let [a, b, c, d] = &mut two;
+                    analyse_across_two(&rows, a, b, c, d);
+                    let want = [k, k + 1].map(|r| [&l[r * w..][..w], &h[r * w..][..w]]);
+                    for (got, want) in two.iter().zip(want.as_flattened()) {
+                        assert_eq!(&got[..], *want, "two rows, n = {n}, w = {w}");
+                    }
                 }
                 let mut x = vec![0.0; n * w];
                 synthesise_columns(&l, &h, n / 2, w, w, &mut x);
