@@ -192,6 +192,10 @@ pub struct RowStream {
     row: usize,
     /// The packets' current row: per channel, the height bands' rows of `width`.
     out: Vec<f32>,
+    /// The packets' next row, made with the current one ([`row`](Self::row)), and
+    /// whether it is (then it is row `row`).
+    out_next: Vec<f32>,
+    made_next: bool,
     /// An input row and the rows' transform's scratch.
     input: Vec<f32>,
     spare: Vec<f32>,
@@ -225,6 +229,8 @@ impl RowStream {
             next,
             row: first,
             out: vec![0.0; (channels << levels) * width],
+            out_next: vec![0.0; (channels << levels) * width],
+            made_next: false,
             input: vec![0.0; width],
             spare: vec![0.0; width],
             phases: Vec::new(),
@@ -249,14 +255,33 @@ impl RowStream {
             }
             return &self.out;
         }
+        if core::mem::take(&mut self.made_next) {
+            core::mem::swap(&mut self.out, &mut self.out_next);
+            return &self.out;
+        }
+        // Rows r and r + 1 together where both exist, as the levels below make theirs
+        // (`make_up_to`): the callers ask for the rows in order, and a part's last row
+        // made for nothing is one of a part's thirty-odd.
         let k = r as isize;
-        self.make_up_to(levels - 1, 2 * k + 5, fill_row);
+        let two = r + 1 < self.split.packet_shape().0;
+        self.make_up_to(levels - 1, 2 * k + if two { 7 } else { 5 }, fill_row);
         let parents = RING * width << (levels - 1);
         let split = self.split;
-        for (c, out) in self.out.chunks_exact_mut(width << levels).enumerate() {
+        let bands = width << levels;
+        for (c, (out, next)) in self
+            .out
+            .chunks_exact_mut(bands)
+            .zip(self.out_next.chunks_exact_mut(bands))
+            .enumerate()
+        {
             let parent = &self.ring[band_start(&split, c, levels - 1)..][..parents];
-            split_bands(parent, width, k, out, width, 0);
+            if two {
+                split_bands_into_two(parent, width, k, out, next);
+            } else {
+                split_bands(parent, width, k, out, width, 0);
+            }
         }
+        self.made_next = two;
         &self.out
     }
 
@@ -344,15 +369,33 @@ fn split_bands_two(
     slots: [usize; 2],
 ) {
     for (p, parent) in parents.chunks_exact(RING * w).enumerate() {
-        let rows: [&[f32]; 12] = core::array::from_fn(|u| {
-            let slot = (2 * k + 7 - u as isize).rem_euclid(RING as isize) as usize;
-            &parent[slot * w..][..w]
-        });
         let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
         let (lo, lo_next) = split_rows(&mut lo[..stride], slots, w);
         let (hi, hi_next) = split_rows(&mut hi[..stride], slots, w);
-        analyse_across_two(&rows, lo, hi, lo_next, hi_next);
+        analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
     }
+}
+
+/// [`split_bands_two`] into rows of their own: the children's rows k and k + 1 (each
+/// band's `w` values after the one before) in `out` and `next`.
+fn split_bands_into_two(parents: &[f32], w: usize, k: isize, out: &mut [f32], next: &mut [f32]) {
+    let pairs = out
+        .chunks_exact_mut(2 * w)
+        .zip(next.chunks_exact_mut(2 * w));
+    for (parent, (out, next)) in parents.chunks_exact(RING * w).zip(pairs) {
+        let (lo, hi) = out.split_at_mut(w);
+        let (lo_next, hi_next) = next.split_at_mut(w);
+        analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
+    }
+}
+
+/// A band's rows 2k + 7 − u (u < 12) from its last [`RING`] rows of `w` (row j in slot
+/// j mod `RING`): what its children's rows k and k + 1 read.
+fn twelve_rows(parent: &[f32], w: usize, k: isize) -> [&[f32]; 12] {
+    core::array::from_fn(|u| {
+        let slot = (2 * k + 7 - u as isize).rem_euclid(RING as isize) as usize;
+        &parent[slot * w..][..w]
+    })
 }
 
 /// Rows `slots[0]` and `slots[1]` (different) of `band`'s rows of `w`.
