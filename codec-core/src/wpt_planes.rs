@@ -160,14 +160,28 @@ impl Split {
     }
 }
 
-/// Rows kept of each band of each level of the columns' transform: a row of the next
-/// level reads ten (its rows 2q − 4 ..= 2q + 5 of this level), and the levels between
-/// the first and the packets make their rows two at a time, q even and q + 1, which read
-/// twelve (2q − 4 ..= 2q + 7; [`analyse_across_two`]). A level asks its parent for rows
-/// up to an odd one, and a parent making pairs from even rows stops there, so twelve
-/// always hold them. (Sixteen made the slot a mask instead of a remainder; fewer keep
-/// less fresh memory in a short process. Eleven fail the tests.)
-const RING: usize = 12;
+/// Rows kept of each band of each level of the columns' transform, a row at a time: a
+/// row of the next level reads ten (its rows 2q − 4 ..= 2q + 5 of this level), and the
+/// two rows its next row adds are made only when that row is, over the two its window
+/// drops. (Sixteen made the slot a mask instead of a remainder; ten keep 0.36 MB less per
+/// core at 768×512, fresh memory in a short process. Nine fail the tests.)
+const RING: usize = 10;
+
+/// Rows kept per band where a stream makes its rows two at a time ([`pairs_pay`]): rows
+/// q (even) and q + 1 read twelve (2q − 4 ..= 2q + 7; [`analyse_across_two`]). A level
+/// asks its parent for rows up to an odd one, and a parent making pairs from even rows
+/// stops there, so twelve always hold them. (Eleven fail the tests.)
+const RING_TWO: usize = 12;
+
+/// Whether a stream of rows `width` wide makes its column levels' rows two at a time:
+/// where the ten rows that one row reads no longer fit a 32 KB L1 data cache (wider than
+/// 819), reading each block of them once for two rows pays. At 5928 wide a 24 MP encode
+/// took 304 → 273 ms; at 768 wide (rows 30 KB) two at a time was no faster, and its
+/// larger ring took a 741×500 encode into a third huge page (6.59 → 6.89 ms median,
+/// randomly ordered interleaved rounds; docs/performance.md, sixteenth session).
+fn pairs_pay(width: usize) -> bool {
+    10 * width * size_of::<f32>() > 32 << 10
+}
 
 /// The forward transform a row of packets at a time, from the top down (with the
 /// periodic wrap, the first rows read the last of the input too).
@@ -175,7 +189,8 @@ const RING: usize = 12;
 /// Row r of every packet is the columns' `levels`-th level at row r of each height band,
 /// which reads ten rows of the level before (2r − 4 ..= 2r + 5, wrapped), and so on down
 /// to the input's rows 8r − 28 ..= 8r + 35 at three levels. Each level keeps its last
-/// [`RING`] rows per band, so going down the image every row of every level is made once
+/// [`RING`] rows per band ([`RING_TWO`] where wide rows are made two at a time,
+/// [`pairs_pay`]), so going down the image every row of every level is made once
 /// (a stream started below the top makes the rows its first packets need again). Row
 /// numbers are kept unwrapped (negative above the top), and a level's row k is its row k
 /// mod its height: row k of level l reads rows 2k + 5 − t of level l − 1 whichever way
@@ -184,7 +199,7 @@ const RING: usize = 12;
 pub struct RowStream {
     split: Split,
     /// Per channel, the bands of levels 0 .. levels − 1 (level 0: the rows' transform of
-    /// input rows, one band; level l: 2^l bands), [`RING`] rows of `width` each.
+    /// input rows, one band; level l: 2^l bands), `kept` rows of `width` each.
     ring: Vec<f32>,
     /// Per level 0 .. levels − 1: the next row (unwrapped) to make.
     next: Vec<isize>,
@@ -192,8 +207,12 @@ pub struct RowStream {
     row: usize,
     /// The packets' current row: per channel, the height bands' rows of `width`.
     out: Vec<f32>,
-    /// The packets' next row, made with the current one ([`row`](Self::row)), and
-    /// whether it is (then it is row `row`).
+    /// Whether rows are made two at a time ([`pairs_pay`]), and so how many rows of each
+    /// band the ring keeps ([`RING`] or [`RING_TWO`]).
+    pairs: bool,
+    kept: usize,
+    /// With pairs, the packets' next row, made with the current one
+    /// ([`row`](Self::row)), and whether it is (then it is row `row`).
     out_next: Vec<f32>,
     made_next: bool,
     /// An input row and the rows' transform's scratch.
@@ -205,6 +224,11 @@ pub struct RowStream {
 impl RowStream {
     /// A stream whose first [`row`](Self::row) is row `first` of the packets.
     pub fn new(split: Split, first: usize) -> Self {
+        Self::with_pairs(split, first, pairs_pay(split.width))
+    }
+
+    /// [`new`](Self::new), making rows two at a time or not: the same rows either way.
+    fn with_pairs(split: Split, first: usize, pairs: bool) -> Self {
         let Split {
             channels,
             height,
@@ -223,13 +247,20 @@ impl RowStream {
             *n = k;
         }
         let bands = (1 << levels) - 1;
+        let kept = if pairs { RING_TWO } else { RING };
         RowStream {
             split,
-            ring: vec![0.0; channels * bands * RING * width],
+            ring: vec![0.0; channels * bands * kept * width],
             next,
             row: first,
             out: vec![0.0; (channels << levels) * width],
-            out_next: vec![0.0; (channels << levels) * width],
+            pairs,
+            kept,
+            out_next: if pairs {
+                vec![0.0; (channels << levels) * width]
+            } else {
+                Vec::new()
+            },
             made_next: false,
             input: vec![0.0; width],
             spare: vec![0.0; width],
@@ -259,26 +290,22 @@ impl RowStream {
             core::mem::swap(&mut self.out, &mut self.out_next);
             return &self.out;
         }
-        // Rows r and r + 1 together where both exist, as the levels below make theirs
-        // (`make_up_to`): the callers ask for the rows in order, and a part's last row
-        // made for nothing is one of a part's thirty-odd.
+        // With pairs, rows r and r + 1 together where both exist, as the levels below
+        // make theirs (`make_up_to`): the callers ask for the rows in order, and a part's
+        // last row made for nothing is one of a part's hundreds.
         let k = r as isize;
-        let two = r + 1 < self.split.packet_shape().0;
+        let two = self.pairs && r + 1 < self.split.packet_shape().0;
         self.make_up_to(levels - 1, 2 * k + if two { 7 } else { 5 }, fill_row);
-        let parents = RING * width << (levels - 1);
-        let split = self.split;
+        let (split, kept) = (self.split, self.kept);
+        let parents = kept * width << (levels - 1);
         let bands = width << levels;
-        for (c, (out, next)) in self
-            .out
-            .chunks_exact_mut(bands)
-            .zip(self.out_next.chunks_exact_mut(bands))
-            .enumerate()
-        {
-            let parent = &self.ring[band_start(&split, c, levels - 1)..][..parents];
+        for (c, out) in self.out.chunks_exact_mut(bands).enumerate() {
+            let parent = &self.ring[band_start(&split, c, levels - 1, kept)..][..parents];
             if two {
-                split_bands_into_two(parent, width, k, out, next);
+                let next = &mut self.out_next[c * bands..][..bands];
+                split_bands_into_two(parent, width, k, out, next, kept);
             } else {
-                split_bands(parent, width, k, out, width, 0);
+                split_bands(parent, width, k, out, width, 0, kept);
             }
         }
         self.made_next = two;
@@ -290,14 +317,15 @@ impl RowStream {
         let Split {
             channels, width, ..
         } = self.split;
+        let kept = self.kept;
         while self.next[l] <= k {
             let q = self.next[l];
-            let slot = q.rem_euclid(RING as isize) as usize;
+            let slot = q.rem_euclid(kept as isize) as usize;
             if l == 0 {
                 let row = q.rem_euclid(self.split.height as isize) as usize;
                 for c in 0..channels {
                     fill_row(c, row, &mut self.input);
-                    let at = band_start(&self.split, c, 0) + slot * width;
+                    let at = band_start(&self.split, c, 0, kept) + slot * width;
                     let out = &mut self.ring[at..][..width];
                     analyse_row_levels(
                         &mut self.input,
@@ -308,35 +336,39 @@ impl RowStream {
                     );
                 }
                 self.next[l] += 1;
-            } else {
-                // Rows q and q + 1 from one pass over the twelve rows they read: each
-                // parent row is loaded from the caches once for both instead of once for
-                // each (at 5928 wide, ten rows of a band no longer fit in L1). Every
-                // level but the top starts at an even row (`new`), so q is even.
-                debug_assert!(q % 2 == 0, "level {l} makes a pair from an odd row");
-                self.make_up_to(l - 1, 2 * q + 7, fill_row);
-                let next = (q + 1).rem_euclid(RING as isize) as usize;
-                for c in 0..channels {
-                    let at = band_start(&self.split, c, l - 1);
-                    // Level l's bands follow level l − 1's.
-                    let (parent, children) = self.ring[at..].split_at_mut(RING * width << (l - 1));
-                    split_bands_two(parent, width, q, children, RING * width, [slot, next]);
-                }
-                self.next[l] += 2;
+                continue;
             }
+            // With pairs, rows q and q + 1 from one pass over the twelve rows they read.
+            // Every level but the top starts at an even row (`with_pairs`), so q is even.
+            debug_assert!(!self.pairs || q % 2 == 0, "level {l} pairs from an odd row");
+            let made = if self.pairs { 2 } else { 1 };
+            self.make_up_to(l - 1, 2 * q + 3 + 2 * made, fill_row);
+            let next = (q + 1).rem_euclid(kept as isize) as usize;
+            for c in 0..channels {
+                let at = band_start(&self.split, c, l - 1, kept);
+                // Level l's bands follow level l − 1's.
+                let (parent, children) = self.ring[at..].split_at_mut(kept * width << (l - 1));
+                let stride = kept * width;
+                if self.pairs {
+                    split_bands_two(parent, width, q, children, stride, [slot, next]);
+                } else {
+                    split_bands(parent, width, q, children, stride, slot * width, kept);
+                }
+            }
+            self.next[l] += made;
         }
     }
 }
 
-/// Where channel `c`'s first band of level `l` starts in a [`RowStream`]'s ring: per
-/// channel, the band of level 0, then level 1's two, and so on.
-fn band_start(split: &Split, c: usize, l: usize) -> usize {
+/// Where channel `c`'s first band of level `l` starts in a [`RowStream`]'s ring of
+/// `kept` rows per band: per channel, the band of level 0, then level 1's two, and so on.
+fn band_start(split: &Split, c: usize, l: usize, kept: usize) -> usize {
     let bands = (1 << split.levels) - 1;
-    (c * bands + (1 << l) - 1) * RING * split.width
+    (c * bands + (1 << l) - 1) * kept * split.width
 }
 
-/// Row `k` of the bands a level's bands split into: band p's last [`RING`] rows of `w`
-/// are `parents[p·RING·w..]` (row j in slot j mod `RING`), and row k of its low and high
+/// Row `k` of the bands a level's bands split into: band p's last `kept` rows of `w`
+/// are `parents[p·kept·w..]` (row j in slot j mod `kept`), and row k of its low and high
 /// halves (its rows 2k + 5 − t, t < 10) goes to `children` at `2p·stride + at` and
 /// `(2p + 1)·stride + at`.
 fn split_bands(
@@ -346,10 +378,11 @@ fn split_bands(
     children: &mut [f32],
     stride: usize,
     at: usize,
+    kept: usize,
 ) {
-    for (p, parent) in parents.chunks_exact(RING * w).enumerate() {
+    for (p, parent) in parents.chunks_exact(kept * w).enumerate() {
         let rows: [&[f32]; 10] = core::array::from_fn(|t| {
-            let slot = (2 * k + 5 - t as isize).rem_euclid(RING as isize) as usize;
+            let slot = (2 * k + 5 - t as isize).rem_euclid(kept as isize) as usize;
             &parent[slot * w..][..w]
         });
         let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
@@ -358,8 +391,9 @@ fn split_bands(
 }
 
 /// Rows `k` (even) and `k + 1` of the bands a level's bands split into, as
-/// [`split_bands`] makes each: band p's rows 2k − 4 ..= 2k + 7 in `parents`, and the
-/// children's rows k and k + 1 in slots `slots[0]` and `slots[1]` of each child band.
+/// [`split_bands`] makes each: band p's rows 2k − 4 ..= 2k + 7 in `parents` (its last
+/// [`RING_TWO`] rows), and the children's rows k and k + 1 in slots `slots[0]` and
+/// `slots[1]` of each child band.
 fn split_bands_two(
     parents: &[f32],
     w: usize,
@@ -368,7 +402,7 @@ fn split_bands_two(
     stride: usize,
     slots: [usize; 2],
 ) {
-    for (p, parent) in parents.chunks_exact(RING * w).enumerate() {
+    for (p, parent) in parents.chunks_exact(RING_TWO * w).enumerate() {
         let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
         let (lo, lo_next) = split_rows(&mut lo[..stride], slots, w);
         let (hi, hi_next) = split_rows(&mut hi[..stride], slots, w);
@@ -378,22 +412,29 @@ fn split_bands_two(
 
 /// [`split_bands_two`] into rows of their own: the children's rows k and k + 1 (each
 /// band's `w` values after the one before) in `out` and `next`.
-fn split_bands_into_two(parents: &[f32], w: usize, k: isize, out: &mut [f32], next: &mut [f32]) {
+fn split_bands_into_two(
+    parents: &[f32],
+    w: usize,
+    k: isize,
+    out: &mut [f32],
+    next: &mut [f32],
+    kept: usize,
+) {
     let pairs = out
         .chunks_exact_mut(2 * w)
         .zip(next.chunks_exact_mut(2 * w));
-    for (parent, (out, next)) in parents.chunks_exact(RING * w).zip(pairs) {
+    for (parent, (out, next)) in parents.chunks_exact(kept * w).zip(pairs) {
         let (lo, hi) = out.split_at_mut(w);
         let (lo_next, hi_next) = next.split_at_mut(w);
         analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
     }
 }
 
-/// A band's rows 2k + 7 − u (u < 12) from its last [`RING`] rows of `w` (row j in slot
-/// j mod `RING`): what its children's rows k and k + 1 read.
+/// A band's rows 2k + 7 − u (u < 12) from its last [`RING_TWO`] rows of `w` (row j in
+/// slot j mod `RING_TWO`): what its children's rows k and k + 1 read.
 fn twelve_rows(parent: &[f32], w: usize, k: isize) -> [&[f32]; 12] {
     core::array::from_fn(|u| {
-        let slot = (2 * k + 7 - u as isize).rem_euclid(RING as isize) as usize;
+        let slot = (2 * k + 7 - u as isize).rem_euclid(RING_TWO as isize) as usize;
         &parent[slot * w..][..w]
     })
 }
@@ -890,7 +931,14 @@ mod tests {
     /// to heights where the periodic wrap folds several times over a row's taps.
     #[test]
     fn streams_started_anywhere_agree() {
-        for (levels, h, w) in [(1, 2, 4), (2, 4, 8), (3, 8, 72), (3, 24, 40), (4, 48, 16)] {
+        for (levels, h, w) in [
+            (1, 2, 4),
+            (2, 4, 8),
+            (3, 8, 72),
+            (3, 24, 40),
+            (4, 48, 16),
+            (3, 40, 48),
+        ] {
             let split = Split {
                 channels: 2,
                 height: h,
@@ -902,14 +950,15 @@ mod tests {
                 out.copy_from_slice(&x[(c * h + r) * w..][..w])
             };
             let lh = h >> levels;
-            let mut top = RowStream::new(split, 0);
+            let mut top = RowStream::with_pairs(split, 0, false);
             let rows: Vec<Vec<f32>> = (0..lh).map(|_| top.row(&fill).to_vec()).collect();
-            for first in 1..lh {
-                let mut stream = RowStream::new(split, first);
+            // Made a row at a time or two at a time (as wide rows are), from any row.
+            for (first, pairs) in (0..lh).flat_map(|f| [(f, false), (f, true)]) {
+                let mut stream = RowStream::with_pairs(split, first, pairs);
                 for (r, want) in rows.iter().enumerate().skip(first) {
                     assert!(
                         stream.row(&fill) == &want[..],
-                        "J={levels} {h}×{w}: row {r} from {first}"
+                        "J={levels} {h}×{w}: row {r} from {first}, pairs {pairs}"
                     );
                 }
             }
