@@ -130,7 +130,6 @@ enum Command {
 
 fn main() -> ExitCode {
     tuning::keep_freed_memory();
-    tuning::fault_in_second_huge_page();
     let command = Cli::parse().command;
     // `walloc encode` starts the handler beside its model's load, off its critical path.
     if !matches!(command, Command::Encode { .. }) {

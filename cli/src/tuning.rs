@@ -13,8 +13,6 @@
 //! block as it is allocated, before anything touches it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Freed memory is kept (not trimmed below 1 GiB), blocks up to 512 MiB come from the
 /// heap, where a freed buffer is reused by the next one without faulting its pages in
@@ -56,7 +54,6 @@ pub fn keep_freed_memory() {
             if filler > 0 {
                 core::hint::black_box(libc::malloc(filler));
             }
-            FIRST_HUGE_PAGE.store(start.next_multiple_of(HUGE_PAGE), Ordering::Relaxed);
         }
         let p = libc::malloc(HEAP_START);
         advise(p.cast(), HEAP_START);
@@ -66,48 +63,6 @@ pub fn keep_freed_memory() {
 
 /// The heap grown and advised at start: an encode of a 768×512 photo fits in it.
 const HEAP_START: usize = 64 << 20;
-
-/// Where the heap's huge pages start ([`keep_freed_memory`]), 0 until known.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-static FIRST_HUGE_PAGE: AtomicUsize = AtomicUsize::new(0);
-
-/// Faults the heap's second huge page in on a thread of its own, while the main thread
-/// parses the arguments and loads the model.
-///
-/// Why: filling a huge page (the kernel zeroes 2 MiB) takes 0.15–0.2 ms here, and a
-/// 741×500 `walloc encode` faults in two (`thp_fault_alloc` in /proc/vmstat), both on
-/// the main thread's path: the first early on, the second when the latent's symbol
-/// buffer is allocated (0.15 ms at 1.65 ms of a 6 ms encode, before the transform can
-/// start; timestamps, medians of 150). The core beside it is idle that early, so the
-/// second is made there: encode 7.17 → 6.54 ms median, cjpeg -optimize 5.43 (200
-/// interleaved rounds). `MADV_POPULATE_WRITE` (Linux 5.14) faults pages in as a write
-/// would, without writing, so whatever the heap holds there (nothing yet, or what the
-/// main thread has put there since) stays as it is; a kernel without it answers EINVAL,
-/// which changes nothing. The cost: 2 MiB more resident memory for commands that would
-/// not have reached it, and 0.2 ms of the other core. The thread is not waited for: it
-/// ends within a millisecond, and a process that exits sooner stops it.
-pub fn fault_in_second_huge_page() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let first = FIRST_HUGE_PAGE.load(Ordering::Relaxed);
-        if first == 0 {
-            return;
-        }
-        let second = first + HUGE_PAGE;
-        let _ = std::thread::Builder::new().spawn(move || {
-            // SAFETY: the range lies inside the heap block that `keep_freed_memory` grew
-            // (HEAP_START past `first`), which stays mapped (the trim threshold); the
-            // advice changes no contents.
-            unsafe {
-                libc::madvise(
-                    second as *mut libc::c_void,
-                    HUGE_PAGE,
-                    libc::MADV_POPULATE_WRITE,
-                );
-            }
-        });
-    }
-}
 
 /// The system allocator, with transparent huge pages asked for on every block of at
 /// least one huge page: the kernel then fills it 2 MiB at a time instead of 4 KiB
