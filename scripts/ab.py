@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Whole commands timed side by side, in a fresh random order every round.
+
+    python3 scripts/ab.py [--rounds N] [--settle S] [--seed K] CMD [CMD ...]
+
+Each round runs every command once, in a shuffled order, and prints each command's
+median, quartiles and median relative to the first command's. Why shuffled: on this
+project's VMs a fixed order (A, B, cjpeg, A, B, cjpeg, ...) favoured the command that
+followed another walloc by up to 0.3 ms in a 6 ms encode, more than most changes it was
+asked to judge (docs/performance.md, sixteenth session). --settle waits S seconds before
+every run, as a user's single command after a pause runs. Output goes nowhere; a command
+that fails stops the run. Commands are split like a shell would split them (no pipes).
+"""
+
+import argparse
+import random
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--settle", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("commands", nargs="+")
+    args = parser.parse_args()
+    commands = [shlex.split(c) for c in args.commands]
+    times: list[list[float]] = [[] for _ in commands]
+    order = list(range(len(commands)))
+    shuffle = random.Random(args.seed).shuffle
+    for _ in range(args.rounds):
+        shuffle(order)
+        for i in order:
+            if args.settle:
+                time.sleep(args.settle)
+            start = time.perf_counter()
+            done = subprocess.run(commands[i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[i].append(time.perf_counter() - start)
+            if done.returncode != 0:
+                print(f"failed ({done.returncode}): {args.commands[i]}", file=sys.stderr)
+                return 1
+    first = statistics.median(times[0])
+    print(f"{args.rounds} rounds, order shuffled each round (seed {args.seed})")
+    print("median ms   p25 ms   p75 ms   vs first   command")
+    for command, t in zip(args.commands, times):
+        t.sort()
+        n = len(t)
+        median = statistics.median(t)
+        print(
+            f"{median * 1e3:9.3f} {t[n // 4] * 1e3:8.3f} {t[3 * n // 4] * 1e3:8.3f}"
+            f" {median / first:9.2f}×   {command}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
