@@ -10,9 +10,9 @@
 //! this link changes, and no dependency is rebuilt for it (docs/performance.md).
 //!
 //! Why static: with no dynamic loader, no shared C library to map, relocate and fault in,
-//! and no calls through the GOT, every command starts sooner: `walloc --version` 1.37 →
-//! 1.04 ms, 110 → 61 page faults; `walloc encode` of a 741×500 photo 7.19 → 6.24 ms median
-//! (200 interleaved rounds; docs/performance.md, sixteenth session). `walloc` loads
+//! and no calls through the GOT, every command starts sooner: `walloc --version` 1.33 →
+//! 1.03 ms, 110 → 61 page faults; `walloc encode` of a 741×500 photo 6.57 → 6.12 ms median
+//! (600 shuffled rounds each; docs/performance.md, sixteenth session). `walloc` loads
 //! nothing at run time (no `dlopen`, no name service), so a static C library costs it
 //! nothing. (`walloc-train` stays dynamic: wgpu opens the Vulkan loader at run time.)
 //!
