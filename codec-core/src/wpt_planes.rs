@@ -176,7 +176,7 @@ const RING_TWO: usize = 12;
 /// Whether a stream of rows `width` wide makes its column levels' rows two at a time:
 /// where the ten rows that one row reads no longer fit a 32 KB L1 data cache (wider than
 /// 819), reading each block of them once for two rows pays. At 5928 wide a 24 MP encode
-/// took 304 → 273 ms; at 768 wide (rows 30 KB) two at a time was no faster, and its
+/// took 302 → 274 ms; at 768 wide (rows 30 KB) two at a time was no faster, and its
 /// larger ring took a 741×500 encode into a third huge page (6.59 → 6.89 ms median,
 /// randomly ordered interleaved rounds; docs/performance.md, sixteenth session).
 fn pairs_pay(width: usize) -> bool {
@@ -303,7 +303,7 @@ impl RowStream {
             let parent = &self.ring[band_start(&split, c, levels - 1, kept)..][..parents];
             if two {
                 let next = &mut self.out_next[c * bands..][..bands];
-                split_bands_into_two(parent, width, k, out, next, kept);
+                split_bands_into_two(parent, width, k, out, next);
             } else {
                 split_bands(parent, width, k, out, width, 0, kept);
             }
@@ -412,18 +412,11 @@ fn split_bands_two(
 
 /// [`split_bands_two`] into rows of their own: the children's rows k and k + 1 (each
 /// band's `w` values after the one before) in `out` and `next`.
-fn split_bands_into_two(
-    parents: &[f32],
-    w: usize,
-    k: isize,
-    out: &mut [f32],
-    next: &mut [f32],
-    kept: usize,
-) {
+fn split_bands_into_two(parents: &[f32], w: usize, k: isize, out: &mut [f32], next: &mut [f32]) {
     let pairs = out
         .chunks_exact_mut(2 * w)
         .zip(next.chunks_exact_mut(2 * w));
-    for (parent, (out, next)) in parents.chunks_exact(kept * w).zip(pairs) {
+    for (parent, (out, next)) in parents.chunks_exact(RING_TWO * w).zip(pairs) {
         let (lo, hi) = out.split_at_mut(w);
         let (lo_next, hi_next) = next.split_at_mut(w);
         analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
