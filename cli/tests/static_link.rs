@@ -1,7 +1,7 @@
 //! `walloc` on Linux with glibc is linked statically and position-dependent (cli/build.rs):
-//! no interpreter, no dynamic section, loaded at a fixed address. That is worth 0.6–0.9
-//! ms of every command (docs/performance.md); this checks the build still gives it (the
-//! other tests run that binary).
+//! no interpreter, no dynamic section, loaded at a fixed address. The static link is
+//! worth 0.3–0.45 ms of every command (docs/performance.md); this checks the build still
+//! gives it (the other tests run that binary).
 
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 

@@ -183,6 +183,11 @@ fn pairs_pay(width: usize) -> bool {
     10 * width * size_of::<f32>() > 32 << 10
 }
 
+/// Rows a stream keeps of each band: [`RING`], or [`RING_TWO`] where it makes pairs.
+fn rows_kept(pairs: bool) -> usize {
+    if pairs { RING_TWO } else { RING }
+}
+
 /// The forward transform a row of packets at a time, from the top down (with the
 /// periodic wrap, the first rows read the last of the input too).
 ///
@@ -208,9 +213,8 @@ pub struct RowStream {
     /// The packets' current row: per channel, the height bands' rows of `width`.
     out: Vec<f32>,
     /// Whether rows are made two at a time ([`pairs_pay`]), and so how many rows of each
-    /// band the ring keeps ([`RING`] or [`RING_TWO`]).
+    /// band the ring keeps ([`kept`](Self::kept)).
     pairs: bool,
-    kept: usize,
     /// With pairs, the packets' next row, made with the current one
     /// ([`row`](Self::row)), and whether it is (then it is row `row`).
     out_next: Vec<f32>,
@@ -247,15 +251,13 @@ impl RowStream {
             *n = k;
         }
         let bands = (1 << levels) - 1;
-        let kept = if pairs { RING_TWO } else { RING };
         RowStream {
             split,
-            ring: vec![0.0; channels * bands * kept * width],
+            ring: vec![0.0; channels * bands * rows_kept(pairs) * width],
             next,
             row: first,
             out: vec![0.0; (channels << levels) * width],
             pairs,
-            kept,
             out_next: if pairs {
                 vec![0.0; (channels << levels) * width]
             } else {
@@ -296,7 +298,7 @@ impl RowStream {
         let k = r as isize;
         let two = self.pairs && r + 1 < self.split.packet_shape().0;
         self.make_up_to(levels - 1, 2 * k + if two { 7 } else { 5 }, fill_row);
-        let (split, kept) = (self.split, self.kept);
+        let (split, kept) = (self.split, self.kept());
         let parents = kept * width << (levels - 1);
         let bands = width << levels;
         for (c, out) in self.out.chunks_exact_mut(bands).enumerate() {
@@ -312,12 +314,17 @@ impl RowStream {
         &self.out
     }
 
+    /// Rows kept of each band ([`rows_kept`]).
+    fn kept(&self) -> usize {
+        rows_kept(self.pairs)
+    }
+
     /// Makes the rows of level `l` up to row `k` (unwrapped).
     fn make_up_to(&mut self, l: usize, k: isize, fill_row: &impl Fn(usize, usize, &mut [f32])) {
         let Split {
             channels, width, ..
         } = self.split;
-        let kept = self.kept;
+        let kept = self.kept();
         while self.next[l] <= k {
             let q = self.next[l];
             let slot = q.rem_euclid(kept as isize) as usize;
