@@ -652,6 +652,7 @@ fn wrap(i: isize, n: usize) -> usize {
 }
 
 crate::cores::wide_vectors! {
+    avx512;
     /// [`analyse_taps`] down the columns: `lo` and `hi` (rows of one length) from the ten
     /// rows `rows[t]` a column's taps read (2k + 5 − t for output row k), `LANES`
     /// columns at a time.
@@ -676,6 +677,7 @@ crate::cores::wide_vectors! {
 }
 
 crate::cores::wide_vectors! {
+    avx512;
     /// [`analyse_across`] for two consecutive output rows k and k + 1 from the twelve
     /// rows `rows[u]` = row 2k + 7 − u they read between them (row k's taps are
     /// `rows[t + 2]`, row k + 1's `rows[t]`): the same sums, a column block of both rows
