@@ -36,7 +36,8 @@ pub(crate) fn threads_for(_work: usize) -> usize {
 }
 
 /// Runs `f(i, part)` for every part, the i-th: natively part 0 on the calling thread and
-/// each other part on a thread of its own, started off the caller's core
+/// the other parts beside it, two parts as [`join`] runs them (the second on the
+/// [`helper`]), more each on a thread of its own started off the caller's core
 /// ([`spawn_elsewhere`]); in order when there is one part, and always in wasm. Callers cut
 /// their work into [`threads_for`] parts.
 pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(usize, T) + Sync) {
@@ -46,6 +47,11 @@ pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(
         let f = &f;
         let mut parts = parts.into_iter().enumerate();
         let (_, first) = parts.next().expect("several parts");
+        if parts.len() == 1 {
+            let (i, second) = parts.next().expect("two parts");
+            join(|| f(0, first), || f(i, second));
+            return;
+        }
         let mut others = Joined(alloc::vec::Vec::new());
         for (i, part) in parts {
             others.0.push(spawn_elsewhere(move || f(i, part)));
@@ -59,12 +65,23 @@ pub(crate) fn each_part<T: Send>(parts: impl IntoIterator<Item = T>, f: impl Fn(
     }
 }
 
-/// Runs `a` on the calling thread and `b` beside it, on a thread started off the
-/// caller's core ([`spawn_elsewhere`]), and returns both results; a panic in `b` is passed
-/// on once both have finished. In wasm, one after the other.
+/// Runs `a` on the calling thread and `b` beside it, on the [`helper`] thread (or, where
+/// it is busy, on a thread started off the caller's core: [`spawn_elsewhere`]), and
+/// returns both results; a panic in `b` is passed on once both have finished. In wasm,
+/// one after the other.
 pub fn join<A, B: Send>(a: impl FnOnce() -> A, b: impl FnOnce() -> B + Send) -> (A, B) {
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let (mut b, mut out) = (Some(b), None);
+        let job = || out = b.take().map(|b| b());
+        // SAFETY: `running` is finished, or dropped while `a` unwinds, before `b` and
+        // `out` go out of scope.
+        if let Some(running) = unsafe { helper::start(job) } {
+            let a = a();
+            running.finish();
+            return (a, out.expect("the helper ran the job"));
+        }
+        let b = b.take().expect("not run by the helper");
         let mut other = Joined(alloc::vec::Vec::new());
         other.0.push(spawn_elsewhere(b));
         let a = a();
@@ -319,6 +336,172 @@ macro_rules! wide_vectors {
 }
 pub(crate) use wide_vectors;
 
+/// One thread kept for the process's parallel steps ([`join`], and [`each_part`] of two
+/// parts): started on first use off the caller's core ([`spawn_elsewhere`]), it runs a
+/// job, then waits for the next, checking for [`SPIN`] before it sleeps.
+///
+/// Why: a thread started per step cost its caller about 50 µs (the thread's stack, its
+/// affinity) and began its part some 90 µs after the caller's, three times in a 741×500
+/// `walloc encode`, more in a decode; a job handed to the waiting helper starts within
+/// microseconds. Shuffled rounds on this project's 2-core VM: encode 5.60 → 5.46 ms,
+/// decode 46.7 → 45.0 ms, a 24 MP encode 266 → 262 ms (docs/performance.md).
+///
+/// One job at a time: a step that finds the helper busy (a step inside the helper's own
+/// job, or two threads' steps at once) starts a thread as before. The waits check with
+/// `yield_now`, not a busy spin, so that where both sides share one core the other runs.
+#[cfg(not(target_arch = "wasm32"))]
+mod helper {
+    use alloc::boxed::Box;
+    use core::cell::UnsafeCell;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::thread::Thread;
+    use std::time::{Duration, Instant};
+
+    /// The helper's states: no job; a job being handed over; a job to run or running;
+    /// its end, until the caller has read it.
+    const IDLE: u32 = 0;
+    const CLAIMED: u32 = 1;
+    const POSTED: u32 = 2;
+    const DONE: u32 = 3;
+
+    /// How long a waiting side checks before it sleeps: longer than the serial gaps
+    /// between an encode's parallel steps (0.05–0.2 ms), short beside a person's pause.
+    const SPIN: Duration = Duration::from_millis(2);
+
+    type Job = Box<dyn FnOnce() + Send>;
+
+    struct Helper {
+        state: AtomicU32,
+        /// The job, put by its caller between CLAIMED and POSTED, taken by the helper.
+        job: UnsafeCell<Option<Job>>,
+        /// The job's panic, put by the helper before DONE, taken by the caller.
+        panic: UnsafeCell<Option<Box<dyn core::any::Any + Send>>>,
+        /// The caller, to wake at DONE.
+        caller: UnsafeCell<Option<Thread>>,
+        thread: Thread,
+    }
+
+    // SAFETY: the cells are touched only by the side the state gives them to: the
+    // caller from CLAIMED to POSTED and from DONE to IDLE, the helper from POSTED to
+    // DONE, each hand-over a release store seen by an acquire load.
+    unsafe impl Sync for Helper {}
+
+    /// The helper, started on first use; `None` where it could not be.
+    fn helper() -> Option<&'static Helper> {
+        static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
+        *HELPER.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<&'static Helper>();
+            let handle = super::spawn_elsewhere(move || {
+                if let Ok(helper) = rx.recv() {
+                    serve(helper);
+                }
+            });
+            let helper: &'static Helper = Box::leak(Box::new(Helper {
+                state: AtomicU32::new(IDLE),
+                job: UnsafeCell::new(None),
+                panic: UnsafeCell::new(None),
+                caller: UnsafeCell::new(None),
+                thread: handle.thread().clone(),
+            }));
+            tx.send(helper).ok()?;
+            // Detached: it serves until the process ends.
+            drop(handle);
+            Some(helper)
+        })
+    }
+
+    /// Returns once `state` is `want`: checked for [`SPIN`], yielding the core between
+    /// checks, then between sleeps (the other side unparks this thread).
+    fn wait(state: &AtomicU32, want: u32) {
+        let start = Instant::now();
+        while state.load(Ordering::Acquire) != want {
+            if start.elapsed() < SPIN {
+                std::thread::yield_now();
+            } else {
+                std::thread::park();
+            }
+        }
+    }
+
+    fn serve(helper: &'static Helper) -> ! {
+        loop {
+            wait(&helper.state, POSTED);
+            // SAFETY: POSTED gives the cells to this thread until DONE.
+            let job = unsafe { (*helper.job.get()).take() };
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.map(|j| j())));
+            // SAFETY: as above.
+            let caller = unsafe {
+                *helper.panic.get() = result.err();
+                (*helper.caller.get()).take()
+            };
+            helper.state.store(DONE, Ordering::Release);
+            if let Some(caller) = caller {
+                caller.unpark();
+            }
+        }
+    }
+
+    /// A job the helper runs, which may borrow from its caller's frame: [`finish`]
+    /// (Self::finish), or the drop while that frame unwinds, waits for the job's end.
+    pub(super) struct Running {
+        helper: &'static Helper,
+    }
+
+    impl Running {
+        /// Waits for the job's end and passes on its panic.
+        pub(super) fn finish(self) {
+            let panic = self.end();
+            core::mem::forget(self);
+            if let Some(p) = panic {
+                std::panic::resume_unwind(p);
+            }
+        }
+
+        /// Waits for the job's end, frees the helper, and gives the job's panic.
+        fn end(&self) -> Option<Box<dyn core::any::Any + Send>> {
+            wait(&self.helper.state, DONE);
+            // SAFETY: DONE gives the cells back to the caller until IDLE.
+            let panic = unsafe { (*self.helper.panic.get()).take() };
+            self.helper.state.store(IDLE, Ordering::Release);
+            panic
+        }
+    }
+
+    impl Drop for Running {
+        /// While the caller unwinds from a panic of its own, the job's is dropped.
+        fn drop(&mut self) {
+            drop(self.end());
+        }
+    }
+
+    /// Hands `job` to the helper, or gives `None` (and drops `job` unrun) where the helper
+    /// is busy or could not be started.
+    ///
+    /// # Safety
+    /// What `job` borrows must outlive the [`Running`] returned, which must not be
+    /// forgotten: it is what waits for the job's end (as [`super::Joined`] joins).
+    pub(super) unsafe fn start<'a>(job: impl FnOnce() + Send + 'a) -> Option<Running> {
+        let helper = helper()?;
+        helper
+            .state
+            .compare_exchange(IDLE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        let job: Box<dyn FnOnce() + Send + 'a> = Box::new(job);
+        // SAFETY: the caller keeps what the job borrows until the job has ended.
+        let job: Job = unsafe { core::mem::transmute(job) };
+        // SAFETY: CLAIMED gives the cells to this thread until POSTED.
+        unsafe {
+            *helper.job.get() = Some(job);
+            *helper.caller.get() = Some(std::thread::current());
+        }
+        helper.state.store(POSTED, Ordering::Release);
+        helper.thread.unpark();
+        Some(Running { helper })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +549,74 @@ mod tests {
         assert_eq!(finished.load(Ordering::SeqCst), 2);
         let caught = std::panic::catch_unwind(|| join(|| 1, || -> u8 { panic!("other") }));
         assert_eq!(*caught.unwrap_err().downcast::<&str>().unwrap(), "other");
+    }
+
+    /// The thread `join` ran its second job on, for each of `n` joins in a row.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn second_job_threads(n: usize) -> alloc::vec::Vec<std::thread::ThreadId> {
+        let caller = std::thread::current().id();
+        (0..n)
+            .map(|i| {
+                let (a, (b, id)) = join(|| i, || (i + 1, std::thread::current().id()));
+                assert_eq!((a, b), (i, i + 1));
+                assert_ne!(id, caller, "the second job ran beside the caller");
+                id
+            })
+            .collect()
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn joins_in_a_row_reuse_one_helper_thread() {
+        // Other tests may hold the helper now and then (they run in parallel), and a
+        // join that finds it busy starts a thread: most joins must still share one.
+        let ids = second_job_threads(100);
+        let most = ids
+            .iter()
+            .map(|id| ids.iter().filter(|&other| other == id).count())
+            .max()
+            .unwrap_or(0);
+        assert!(most >= 50, "at most {most} of 100 joins ran on one thread");
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn joins_inside_joins_and_on_several_threads_at_once_all_run() {
+        // The inner join finds the helper busy with the outer job's second half.
+        let (a, (b, c)) = join(|| 1, || join(|| 2, || 3));
+        assert_eq!((a, b, c), (1, 2, 3));
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| second_job_threads(50));
+            }
+        });
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))]
+    fn a_panic_on_either_side_of_a_join_waits_for_the_other_and_frees_the_helper() {
+        for caller_panics in [false, true] {
+            let finished = AtomicUsize::new(0);
+            let slow = || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                finished.fetch_add(1, Ordering::SeqCst);
+            };
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if caller_panics {
+                    join(|| panic!("caller"), slow);
+                } else {
+                    join(slow, || panic!("helper"));
+                }
+            }));
+            let message = *caught.unwrap_err().downcast::<&str>().unwrap();
+            assert_eq!(message, if caller_panics { "caller" } else { "helper" });
+            assert_eq!(
+                finished.load(Ordering::SeqCst),
+                1,
+                "the other side ended first"
+            );
+        }
+        assert_eq!(second_job_threads(3).len(), 3);
     }
 
     #[test]
