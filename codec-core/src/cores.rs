@@ -568,15 +568,22 @@ mod tests {
     #[test]
     #[cfg(not(target_arch = "wasm32"))]
     fn joins_in_a_row_reuse_one_helper_thread() {
-        // Other tests may hold the helper now and then (they run in parallel), and a
-        // join that finds it busy starts a thread: most joins must still share one.
-        let ids = second_job_threads(100);
-        let most = ids
-            .iter()
-            .map(|id| ids.iter().filter(|&other| other == id).count())
-            .max()
-            .unwrap_or(0);
-        assert!(most >= 50, "at most {most} of 100 joins ran on one thread");
+        // Other tests hold the helper now and then (they run in parallel, some for tens
+        // of milliseconds), and a join that finds it busy starts a thread: so runs of 20
+        // joins are tried until one shares a thread among most of its joins.
+        for _ in 0..100 {
+            let ids = second_job_threads(20);
+            let most = ids
+                .iter()
+                .map(|id| ids.iter().filter(|&other| other == id).count())
+                .max()
+                .unwrap_or(0);
+            if most >= 10 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no run of 20 joins shared a thread among 10 of them");
     }
 
     #[test]
