@@ -343,12 +343,14 @@ pub(crate) use wide_vectors;
 /// Why: a thread started per step cost its caller about 50 µs (the thread's stack, its
 /// affinity) and began its part some 90 µs after the caller's, three times in a 741×500
 /// `walloc encode`, more in a decode; a job handed to the waiting helper starts within
-/// microseconds. Shuffled rounds on this project's 2-core VM: encode 5.60 → 5.46 ms,
-/// decode 46.7 → 45.0 ms, a 24 MP encode 266 → 262 ms (docs/performance.md).
+/// microseconds. Shuffled rounds on this project's 2-core VM: a 741×500 encode 5.82 →
+/// 5.47 ms, its decode 47.8 → 46.4 ms (docs/performance.md).
 ///
 /// One job at a time: a step that finds the helper busy (a step inside the helper's own
 /// job, or two threads' steps at once) starts a thread as before. The waits check with
 /// `yield_now`, not a busy spin, so that where both sides share one core the other runs.
+/// Their checks cost CPU time, not wall time: the decode's 70 ms of CPU became 75 (with
+/// 2 ms of checks before sleeping, 84).
 #[cfg(not(target_arch = "wasm32"))]
 mod helper {
     use alloc::boxed::Box;
@@ -365,9 +367,9 @@ mod helper {
     const POSTED: u32 = 2;
     const DONE: u32 = 3;
 
-    /// How long a waiting side checks before it sleeps: longer than the serial gaps
-    /// between an encode's parallel steps (0.05–0.2 ms), short beside a person's pause.
-    const SPIN: Duration = Duration::from_millis(2);
+    /// How long a waiting side checks before it sleeps: longer than most serial gaps
+    /// between an encode's parallel steps (0.05–0.15 ms). 2 ms was no faster.
+    const SPIN: Duration = Duration::from_micros(300);
 
     type Job = Box<dyn FnOnce() + Send>;
 
