@@ -85,12 +85,23 @@ pub fn by_latent_rows<T: Copy + Default + Send>(
     }
     let threads = crate::cores::threads_for(split.channels * split.height * split.width);
     let per = lh.div_ceil(threads.clamp(1, lh));
+    let parts = lh.div_ceil(per);
+    // Runs of `per` rows, the last ones whole: the first part, the caller's, takes what
+    // the others leave. Given the extra row of an odd count, the caller's part ended
+    // about 0.09 ms after the other (a 741×500 encode's 63 rows, where the whole step
+    // takes 2 ms), and the step with it; encode 5.74 → 5.61 ms (500 shuffled rounds).
+    let starts: Vec<usize> = (0..parts)
+        .map(|i| (lh + i * per).saturating_sub(parts * per))
+        .collect();
     let rows = Scattered(out.as_mut_ptr());
     let rows = &rows;
-    crate::cores::each_part((0..lh).step_by(per), |_, first| {
+    let starts = &starts;
+    crate::cores::each_part(0..parts, |i, _| {
+        let first = starts[i];
+        let end = starts.get(i + 1).copied().unwrap_or(lh);
         let mut stream = RowStream::new(split, first);
         let mut values = vec![T::default(); planes * lw];
-        for r in first..(first + per).min(lh) {
+        for r in first..end {
             emit(stream.row(fill_row), &mut values);
             for (p, v) in values.chunks_exact(lw).enumerate() {
                 // SAFETY: row r of every plane lies in `out`'s capacity, and only this
