@@ -172,7 +172,7 @@ fn run(command: Command) -> Result<usize, String> {
         } => {
             let mut models = Models::with_user_file(common.model.as_deref(), &common.limits())?;
             let limits = common.limits();
-            batch(&inputs, output.as_deref(), &common, "wl", |input, out| {
+            let r = batch(&inputs, output.as_deref(), &common, "wl", |input, out| {
                 let kind =
                     media::kind_of(input).ok_or("not an image or WAV file (by its extension)")?;
                 // The input is read and decoded on another core while the model loads
@@ -203,7 +203,11 @@ fn run(command: Command) -> Result<usize, String> {
                 .map_err(|e| e.to_string())?;
                 media::write_atomic(out, &bytes)?;
                 Ok(bytes.len() as u64)
-            })
+            });
+            // Not freed: the process ends here, and freeing a model's ~1 500 tables made
+            // one by one took 0.04 ms of a 5.4 ms encode (600 shuffled rounds).
+            std::mem::forget(models);
+            r
         }
         Command::Decode {
             inputs,
