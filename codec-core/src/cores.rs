@@ -16,7 +16,10 @@ pub(crate) fn threads_for(work: usize) -> usize {
 /// The cores this process may use, found on first use and kept: the scheduler's
 /// affinity and the container's CPU quota, a handful of system calls (50–80 µs here),
 /// which a caller with a thread waiting on something else can pay there, off the path
-/// to its first parallel step (`walloc encode` does, while the input is read).
+/// to its first parallel step (`walloc encode` does, while the input is read). The
+/// affinity read is the calling thread's, so the first call must not come from a thread
+/// this module started ([`spawn_elsewhere`], the [`helper`]), which may not run on the
+/// caller's core.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
