@@ -186,10 +186,6 @@ fn run(command: Command) -> Result<usize, String> {
                         if let (Ok(model), Kind::Image) = (&model, kind) {
                             model.cpu_encoder();
                         }
-                        // And the core count the transform's first step will ask for,
-                        // on this thread: the other one's affinity leaves this core out,
-                        // and counted there it was one (a 5.5 ms encode took 7.7).
-                        walloc_core::cores::cores();
                         model
                     },
                     || {
