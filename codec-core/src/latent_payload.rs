@@ -53,34 +53,44 @@ pub fn streams_for(coded: usize) -> usize {
 /// only: the streams it splits are part of the bytes, which must not depend on the
 /// machine.
 fn channel_work(symbols: Symbols, shape: &PlaneShape) -> Vec<u64> {
-    match symbols {
-        Symbols::Wide(s) => work_of(s, shape),
-        Symbols::Bytes(s) => work_of(s, shape),
+    let mut work = vec![0; shape.channels];
+    let per_channel = shape.height * shape.width;
+    if per_channel == 0 {
+        return work;
     }
+    // Shared out among the cores by channels, where it is worth it (≈ 0.05 ms for a
+    // 741×500 photo's 1.1 M symbols on one).
+    cores::in_parts_of_work(&mut work, 1, symbols.len(), |first, part| {
+        let channels = first..first + part.len();
+        let range = channels.start * per_channel..channels.end * per_channel;
+        match symbols {
+            Symbols::Wide(s) => work_of(&s[range], per_channel, part),
+            Symbols::Bytes(s) => work_of(&s[range], per_channel, part),
+        }
+    });
+    work
 }
 
-/// [`channel_work`] of symbols of one width.
-fn work_of<S>(symbols: &[S], shape: &PlaneShape) -> Vec<u64>
+/// [`channel_work`] of the whole planes of `per_channel` symbols in `symbols`, one of
+/// one width, into `work`.
+fn work_of<S>(symbols: &[S], per_channel: usize, work: &mut [u64])
 where
     S: Copy + Default + PartialEq + core::ops::BitOr<Output = S>,
 {
-    let per_channel = shape.height * shape.width;
-    (0..shape.channels)
-        .map(|c| {
-            // OR-ed a block at a time, which vectorises, where `all` went a value at a
-            // time: a photo has dozens of all-zero planes, read whole.
-            let busy: usize = symbols[c * per_channel..][..per_channel]
-                .chunks(256)
-                .filter(|block| block.iter().fold(S::default(), |any, &s| any | s) != S::default())
-                .map(<[S]>::len)
-                .sum();
-            if busy == 0 {
-                0
-            } else {
-                (busy + per_channel / 4) as u64
-            }
-        })
-        .collect()
+    for (plane, work) in symbols.chunks_exact(per_channel).zip(work) {
+        // OR-ed a block at a time, which vectorises, where `all` went a value at a
+        // time: a photo has dozens of all-zero planes, read whole.
+        let busy: usize = plane
+            .chunks(256)
+            .filter(|block| block.iter().fold(S::default(), |any, &s| any | s) != S::default())
+            .map(<[S]>::len)
+            .sum();
+        *work = if busy == 0 {
+            0
+        } else {
+            (busy + per_channel / 4) as u64
+        };
+    }
 }
 
 /// The first of each of `s` streams among `coded`'s indices (0 for the first), so that
