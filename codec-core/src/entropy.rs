@@ -679,6 +679,16 @@ pub(crate) fn smallest_block(height: usize, width: usize) -> usize {
     least(height, bh) * least(width, bw)
 }
 
+crate::cores::wide_vectors! {
+    /// `wide[i] = narrow[i]` (as long), compiled for AVX2 too: eight values a step
+    /// instead of four, for every coded channel of an encode (0.7% of its samples).
+    fn widen(narrow: &[i8], wide: &mut [i32]) {
+        for (w, &n) in wide.iter_mut().zip(narrow) {
+            *w = i32::from(n);
+        }
+    }
+}
+
 /// For each [`zero_block`] of a `height × width` plane, in row-major order, whether it
 /// holds a nonzero symbol.
 fn nonzero_blocks(plane: &[i32], height: usize, width: usize) -> Vec<bool> {
@@ -686,12 +696,19 @@ fn nonzero_blocks(plane: &[i32], height: usize, width: usize) -> Vec<bool> {
     let across = width.div_ceil(bw);
     let mut flags = alloc::vec![false; height.div_ceil(bh) * across];
     for (row, values) in plane.chunks_exact(width).enumerate() {
-        let flags = &mut flags[row / bh * across..][..across];
-        for (flag, block) in flags.iter_mut().zip(values.chunks(bw)) {
+        mark_nonzero(values, bw, &mut flags[row / bh * across..][..across]);
+    }
+    flags
+}
+
+crate::cores::wide_vectors! {
+    /// Sets `flags[b]` where block b of `bw` values of `row` holds a nonzero one, compiled
+    /// for AVX2 too ([`nonzero_blocks`]).
+    fn mark_nonzero(row: &[i32], bw: usize, flags: &mut [bool]) {
+        for (flag, block) in flags.iter_mut().zip(row.chunks(bw)) {
             *flag |= block.iter().fold(0, |any, &s| any | s) != 0;
         }
     }
-    flags
 }
 
 /// The model of the next block flag of a channel after `seen` flags of which `nonzero`
@@ -842,8 +859,8 @@ impl Symbols<'_> {
         match self {
             Self::Wide(s) => &s[range],
             Self::Bytes(s) => {
-                wide.clear();
-                wide.extend(s[range].iter().map(|&v| i32::from(v)));
+                wide.resize(range.len(), 0);
+                widen(&s[range], wide);
                 wide
             }
         }
