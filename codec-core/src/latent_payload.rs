@@ -71,8 +71,8 @@ fn channel_work(symbols: Symbols, shape: &PlaneShape) -> Vec<u64> {
     work
 }
 
-/// [`channel_work`] of the whole planes of `per_channel` symbols in `symbols`, one of
-/// one width, into `work`.
+/// [`channel_work`] of the whole planes of `per_channel` symbols (of either width) that
+/// `symbols` holds, into `work`, a value per plane.
 fn work_of<S>(symbols: &[S], per_channel: usize, work: &mut [u64])
 where
     S: Copy + Default + PartialEq + core::ops::BitOr<Output = S>,
