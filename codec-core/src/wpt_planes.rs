@@ -89,9 +89,7 @@ pub fn by_latent_rows<T: Copy + Default + Send>(
     // the others leave. Given the extra row of an odd count, the caller's part ended
     // about 0.09 ms after the other (a 741×500 encode's 63 rows, where the whole step
     // takes 2 ms), and the step with it; encode 5.74 → 5.61 ms (500 shuffled rounds).
-    let starts: Vec<usize> = (0..parts)
-        .map(|i| (lh + i * per).saturating_sub(parts * per))
-        .collect();
+    let start = |i: usize| (lh + i * per).saturating_sub(parts * per);
     // The output is allocated by the first part, while the others make their first rows:
     // its allocation faults in fresh memory (a huge page, 0.13–0.16 ms on this project's
     // VM), which the caller paid before any part began (741×500 encode 5.28 → 5.16 ms,
@@ -99,13 +97,13 @@ pub fn by_latent_rows<T: Copy + Default + Send>(
     // the allocation cannot fail but by running out of memory.
     core::alloc::Layout::array::<T>(len).expect("a latent larger than memory");
     let buffer: std::sync::OnceLock<(Scattered<T>, usize)> = std::sync::OnceLock::new();
-    let (starts, buffer) = (&starts, &buffer);
+    let buffer = &buffer;
     crate::cores::each_part(0..parts, |i, _| {
         if i == 0 {
             let mut out = core::mem::ManuallyDrop::new(Vec::<T>::with_capacity(len));
             let _ = buffer.set((Scattered(out.as_mut_ptr()), out.capacity()));
         }
-        let (first, end) = (starts[i], starts.get(i + 1).copied().unwrap_or(lh));
+        let (first, end) = (start(i), if i + 1 < parts { start(i + 1) } else { lh });
         let mut stream = RowStream::new(split, first);
         let mut values = vec![T::default(); planes * lw];
         for r in first..end {
