@@ -5,7 +5,9 @@
 //! the image, the 32-bit float samples (`decode --float`), interleaved little-endian, for
 //! the audio. WALLOC_BLESS=1 rewrites them all after an intended change. The same signals
 //! as written by format versions 1 and 2 (`*.v1.wl`, `*.v2.wl`, kept from before the
-//! versions after them) still decode, to the same output.
+//! versions after them) still decode, to the same output as each other and to committed
+//! hashes too. (They decoded to the current file's output until the image encoder's
+//! transform went to fixed point, which moved some of its symbols.)
 
 use std::path::Path;
 
@@ -122,15 +124,18 @@ fn golden_files_encode_and_decode_to_the_committed_bytes() {
             ]);
             (g.hash)(&decoded)
         };
-        let hash = decode(g.wl, "decoded");
-        for (i, older) in g.older.iter().enumerate() {
-            assert_eq!(
-                decode(older, &format!("decoded-older-{i}")),
-                hash,
-                "{older}: an older version's file decodes differently",
-            );
-        }
-        hashes.push((g.wl.to_string(), hash));
+        hashes.push((g.wl.to_string(), decode(g.wl, "decoded")));
+        // The older versions' files hold the same symbols as each other (those of the
+        // encoder of their day), so they decode to the same output.
+        let older = g
+            .older
+            .map(|wl| (wl.to_string(), decode(wl, wl.rsplit('/').next().unwrap())));
+        assert_eq!(
+            older[0].1, older[1].1,
+            "{} and {}: an older version's file decodes differently",
+            older[0].0, older[1].0
+        );
+        hashes.extend(older);
     }
     if bless() {
         let text: String = hashes

@@ -24,7 +24,7 @@ use burn::tensor::Tensor;
 use crate::bottleneck::{Companding, SymbolSearch};
 use crate::config::CodecConfig;
 use crate::nets::Encoder;
-use crate::wpt_planes::{self, Split};
+use crate::wpt_planes::{self, Sample, Split};
 
 /// Latent positions per product: a block's packets (192 × 256 values) and its latent stay
 /// in the second-level cache.
@@ -213,10 +213,10 @@ impl CpuEncoder {
     /// [`symbols`](Self::symbols) of the packets of planes whose rows
     /// `fill_row(plane, row, out)` writes, made a row of packets at a time
     /// ([`wpt_planes::by_latent_rows`]): no plane of packets is ever whole.
-    pub fn symbols_of_rows(
+    pub fn symbols_of_rows<X: Sample>(
         &self,
         split: Split,
-        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+        fill_row: &(impl Fn(usize, usize, &mut [X]) + Sync),
     ) -> Vec<i32> {
         self.row_symbols(split, fill_row)
     }
@@ -224,10 +224,10 @@ impl CpuEncoder {
     /// [`symbols_of_rows`](Self::symbols_of_rows) in one byte each, where every symbol
     /// the model makes fits in one ([`fits_bytes`](Self::fits_bytes)): a quarter of the
     /// memory, all of it fresh in a short process.
-    pub fn symbol_bytes_of_rows(
+    pub fn symbol_bytes_of_rows<X: Sample>(
         &self,
         split: Split,
-        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+        fill_row: &(impl Fn(usize, usize, &mut [X]) + Sync),
     ) -> Vec<i8> {
         assert!(self.fits_bytes(), "symbols wider than a byte");
         self.row_symbols(split, fill_row)
@@ -238,32 +238,32 @@ impl CpuEncoder {
         self.max_symbol <= i32::from(i8::MAX)
     }
 
-    fn row_symbols<S: Symbol>(
+    fn row_symbols<X: Sample, S: Symbol>(
         &self,
         split: Split,
-        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+        fill_row: &(impl Fn(usize, usize, &mut [X]) + Sync),
     ) -> Vec<S> {
         assert_eq!(split.packets(), self.cin, "packet count");
         let origins = split.row_offsets();
         let lw = split.packet_shape().1;
-        wpt_planes::by_latent_rows(split, fill_row, self.cout, |row, out: &mut [S]| match &self
-            .weights
-        {
-            Weights::Sparse { starts, terms } => {
-                let packets = Packets::planes(row, &origins, lw);
-                self.sparse_channels(starts, terms, &packets, 0, out)
-            }
-            Weights::Dense(weight) => {
-                let mut planes = Vec::with_capacity(self.cin * lw);
-                for &at in &origins {
-                    planes.extend_from_slice(&row[at..][..lw]);
+        wpt_planes::by_latent_rows(split, fill_row, self.cout, |row: &[X], out: &mut [S]| {
+            match &self.weights {
+                Weights::Sparse { starts, terms } => {
+                    let packets = Packets::planes(row, &origins, lw);
+                    self.sparse_channels(starts, terms, &packets, 0, out)
                 }
-                self.dense_channels(weight, &planes, lw, 0, out)
+                Weights::Dense(weight) => {
+                    let mut planes = Vec::with_capacity(self.cin * lw);
+                    for &at in &origins {
+                        planes.extend(row[at..][..lw].iter().map(|v| v.to_f32() / X::ONE));
+                    }
+                    self.dense_channels(weight, &planes, lw, 0, out)
+                }
             }
         })
     }
 
-    fn symbols_of<S: Symbol>(&self, packets: &Packets) -> Vec<S> {
+    fn symbols_of<S: Symbol>(&self, packets: &Packets<f32>) -> Vec<S> {
         let positions = packets.positions;
         let len = self.cout * positions;
         if positions == 0 {
@@ -292,11 +292,11 @@ impl CpuEncoder {
     /// Symbols of latent channels `first..` into `out` (whole planes of
     /// `packets.positions` values), from the rows' nonzero terms (`rows[c]..rows[c + 1]`
     /// for channel `first + c`).
-    fn sparse_channels<S: Symbol>(
+    fn sparse_channels<X: Sample, S: Symbol>(
         &self,
         rows: &[usize],
         terms: &[(usize, f32)],
-        packets: &Packets,
+        packets: &Packets<X>,
         first: usize,
         out: &mut [S],
     ) {
@@ -308,14 +308,16 @@ impl CpuEncoder {
             for (j0, dst) in (0..positions).step_by(CHUNK).zip(plane.chunks_mut(CHUNK)) {
                 let (z, n) = (&mut z[..dst.len()], dst.len());
                 let x = |k: usize| &packets.values[packets.origins[k] + j0..][..n];
+                // Fixed-point samples' scale goes into the weights (1 for floats).
+                let unit = 1.0 / X::ONE;
                 match terms.split_first() {
                     None => z.fill(0.0),
                     Some((&(k, w), rest)) => {
                         // The first term written, not added to zeros written first
                         // (12 000 small clears per photo): the same values.
-                        multiply_add::<true>(self.fused, z, w, x(k));
+                        multiply_add::<true, X>(self.fused, z, w * unit, x(k));
                         for &(k, w) in rest {
-                            multiply_add::<false>(self.fused, z, w, x(k));
+                            multiply_add::<false, X>(self.fused, z, w * unit, x(k));
                         }
                     }
                 }
@@ -392,14 +394,14 @@ impl Symbol for i8 {
 
 /// Packets to project: packet `p` is the `positions` values from `values[origins[p]..]`
 /// (whole planes, or one row of each packet as the transform makes it).
-struct Packets<'a> {
-    values: &'a [f32],
+struct Packets<'a, X> {
+    values: &'a [X],
     origins: &'a [usize],
     positions: usize,
 }
 
-impl<'a> Packets<'a> {
-    fn planes(values: &'a [f32], origins: &'a [usize], positions: usize) -> Self {
+impl<'a, X> Packets<'a, X> {
+    fn planes(values: &'a [X], origins: &'a [usize], positions: usize) -> Self {
         Packets {
             values,
             origins,
@@ -425,22 +427,22 @@ fn has_fma() -> bool {
 /// `fused` ([`has_fma`]), a product then a sum elsewhere. With `FIRST`, `z` is not read:
 /// `z[i] = 0 + w · x[i]`, bit for bit what the sum onto zeros gives (a product of −0
 /// becomes +0 either way), without the zeros written first.
-fn multiply_add<const FIRST: bool>(fused: bool, z: &mut [f32], w: f32, x: &[f32]) {
+fn multiply_add<const FIRST: bool, X: Sample>(fused: bool, z: &mut [f32], w: f32, x: &[X]) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        fn fma<const FIRST: bool>(z: &mut [f32], w: f32, x: &[f32]) {
+        fn fma<const FIRST: bool, X: Sample>(z: &mut [f32], w: f32, x: &[X]) {
             for (z, &x) in z.iter_mut().zip(x) {
-                *z = w.mul_add(x, if FIRST { 0.0 } else { *z });
+                *z = w.mul_add(x.to_f32(), if FIRST { 0.0 } else { *z });
             }
         }
         if fused {
             // SAFETY: `fused` comes from `has_fma`: the CPU has AVX2 and FMA.
-            return unsafe { fma::<FIRST>(z, w, x) };
+            return unsafe { fma::<FIRST, X>(z, w, x) };
         }
     }
     let _ = fused;
     for (z, &x) in z.iter_mut().zip(x) {
-        *z = if FIRST { 0.0 } else { *z } + w * x;
+        *z = if FIRST { 0.0 } else { *z } + w * x.to_f32();
     }
 }

@@ -22,4 +22,5 @@ pub mod nets;
 pub mod pipeline;
 pub mod signal;
 pub mod wpt;
+pub mod wpt_fixed;
 pub mod wpt_planes;

@@ -134,14 +134,16 @@ impl Model {
         limits: &Limits,
     ) -> Result<Vec<u8>, CodecError> {
         let (header, padded, split) = self.image_input(image, limits)?;
-        let fill_row = |c, r, out: &mut [f32]| padded.fill_row(c, r, out);
-        if let Some(encoder) = self.cpu_encoder().filter(|e| e.fits_bytes()) {
+        if let Some(encoder) = self.cpu_encoder().filter(|e| e.fits_bytes())
+            && fixed_point(split)
+        {
             // A quarter of the memory of 32-bit symbols, the same payload.
+            let fill_row = |c, r, out: &mut [i16]| padded.fill_fixed(c, r, out);
             let symbols = encoder.symbol_bytes_of_rows(split, &fill_row);
             let shape = header.latent_shape.map(|v| v as usize);
             return self.finish_symbols(header, Symbols::Bytes(&symbols), shape);
         }
-        let symbols = self.image_symbols_of(&header, split, &fill_row)?;
+        let symbols = self.image_symbols_of(&header, split, &padded)?;
         self.finish(header, symbols)
     }
 
@@ -153,22 +155,28 @@ impl Model {
         limits: &Limits,
     ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
         let (header, padded, split) = self.image_input(image, limits)?;
-        self.image_symbols_of(&header, split, &|c, r, out| padded.fill_row(c, r, out))
+        self.image_symbols_of(&header, split, &padded)
     }
 
     /// The encoder on an image's rows: [`CpuEncoder`](crate::cpu_encoder::CpuEncoder)
-    /// where it applies, Burn otherwise.
+    /// where it applies (on fixed-point samples where they hold the transform,
+    /// [`fixed_point`]), Burn otherwise.
     fn image_symbols_of(
         &self,
         header: &Header,
         split: Split,
-        fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+        padded: &PaddedRgb,
     ) -> Result<(Vec<i32>, [usize; 3]), CodecError> {
         let [c, h, w] = header.latent_shape.map(|v| v as usize);
+        let floats = |c, r, out: &mut [f32]| padded.fill_row(c, r, out);
         match self.cpu_encoder() {
-            Some(encoder) => Ok((encoder.symbols_of_rows(split, fill_row), [c, h, w])),
+            Some(encoder) if fixed_point(split) => {
+                let fixed = |c, r, out: &mut [i16]| padded.fill_fixed(c, r, out);
+                Ok((encoder.symbols_of_rows(split, &fixed), [c, h, w]))
+            }
+            Some(encoder) => Ok((encoder.symbols_of_rows(split, &floats), [c, h, w])),
             None => {
-                let packets = wpt_planes::forward_2d_planes(split, fill_row);
+                let packets = wpt_planes::forward_2d_planes(split, floats);
                 self.symbols(self.image_latent(header, packets))
             }
         }
@@ -695,6 +703,15 @@ fn check_audio(
     Ok(())
 }
 
+/// Whether an image's transform runs on 16-bit fixed-point samples ([`crate::wpt_fixed`]):
+/// where its levels keep every value inside 16 bits (all shipped models'). The filters
+/// then take half the time of 32-bit floats, and their rounding moves a packet value by
+/// a fraction of an 8-bit step: a symbol in a few hundred changes by one, at the same
+/// rate and distortion (docs/performance.md).
+fn fixed_point(split: Split) -> bool {
+    split.levels <= crate::wpt_fixed::MAX_LEVELS
+}
+
 /// An image as the transform reads it: three planes (gray repeated, alpha dropped),
 /// samples scaled to [−0.5, 0.5], reflect-padded to a multiple of the transform's stride
 /// as [`signal::pad_planes`] pads, made a row at a time where the transform wants it
@@ -736,6 +753,31 @@ impl<'a> PaddedRgb<'a> {
         }
     }
 
+    /// [`fill_row`](Self::fill_row) in fixed point ([`crate::wpt_fixed`]).
+    fn fill_fixed(&self, plane: usize, row: usize, out: &mut [i16]) {
+        let (w, ch) = (self.image.width as usize, self.image.channels as usize);
+        let c = if ch >= 3 { plane } else { 0 };
+        let y = signal::reflect_index(row as isize - self.top as isize, self.image.height as usize);
+        let row = y * w * ch..(y + 1) * w * ch;
+        match &self.image.samples {
+            Samples::Eight(s) => self.fixed_row(&s[row], c, out),
+            Samples::Sixteen(s) => self.fixed_row(&s[row], c, out),
+        }
+    }
+
+    /// [`scale_row`](Self::scale_row) in fixed point.
+    #[inline(always)]
+    fn fixed_row<T: Sample>(&self, samples: &[T], c: usize, out: &mut [i16]) {
+        let ch = self.image.channels as usize;
+        let (left, w) = (self.left, self.image.width as usize);
+        assert!(c < ch && samples.len() == w * ch && out.len() == self.width);
+        T::pick_fixed(samples, ch, c, &mut out[left..left + w]);
+        for x in (0..left).chain(left + w..self.width) {
+            let from = signal::reflect_index(x as isize - left as isize, w);
+            out[x] = samples[from * ch + c].fixed();
+        }
+    }
+
     /// Channel `c` of an image row, padded and scaled, into `out`. The image's own columns
     /// are read pixel by pixel, and only the padding's few columns are reflected: gathered
     /// through a table of reflected columns with a bounds check each, the row had cost as
@@ -762,17 +804,61 @@ fn scaled<T: Into<f32>>(x: T, scale: f32) -> f32 {
 /// An image sample type, with [`pick`] compiled for the widest vectors.
 trait Sample: Copy + Into<f32> {
     fn pick(samples: &[Self], ch: usize, c: usize, scale: f32, out: &mut [f32]);
+    /// The sample in fixed point ([`crate::wpt_fixed`]).
+    fn fixed(self) -> i16;
+    /// [`pick`](Self::pick) in fixed point.
+    fn pick_fixed(samples: &[Self], ch: usize, c: usize, out: &mut [i16]);
 }
 
 impl Sample for u8 {
     fn pick(samples: &[u8], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
         pick_eight(samples, ch, c, scale, out)
     }
+    #[inline(always)]
+    fn fixed(self) -> i16 {
+        crate::wpt_fixed::from_eight(self)
+    }
+    fn pick_fixed(samples: &[u8], ch: usize, c: usize, out: &mut [i16]) {
+        pick_eight_fixed(samples, ch, c, out)
+    }
 }
 
 impl Sample for u16 {
     fn pick(samples: &[u16], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
         pick_sixteen(samples, ch, c, scale, out)
+    }
+    #[inline(always)]
+    fn fixed(self) -> i16 {
+        crate::wpt_fixed::from_sixteen(self)
+    }
+    fn pick_fixed(samples: &[u16], ch: usize, c: usize, out: &mut [i16]) {
+        match ch {
+            1 => pick_fixed::<1, u16>(samples, c, out),
+            2 => pick_fixed::<2, u16>(samples, c, out),
+            3 => pick_fixed::<3, u16>(samples, c, out),
+            _ => pick_fixed::<4, u16>(samples, c, out),
+        }
+    }
+}
+
+crate::cores::wide_vectors! {
+    avx512;
+    /// [`Sample::pick_fixed`] of 8-bit samples.
+    fn pick_eight_fixed(samples: &[u8], ch: usize, c: usize, out: &mut [i16]) {
+        match ch {
+            1 => pick_fixed::<1, u8>(samples, c, out),
+            2 => pick_fixed::<2, u8>(samples, c, out),
+            3 => pick_fixed::<3, u8>(samples, c, out),
+            _ => pick_fixed::<4, u8>(samples, c, out),
+        }
+    }
+}
+
+/// `out[x]` = channel c of pixel x in fixed point, for pixels of `CH` samples.
+#[inline(always)]
+fn pick_fixed<const CH: usize, T: Sample>(samples: &[T], c: usize, out: &mut [i16]) {
+    for (o, pixel) in out.iter_mut().zip(samples.chunks_exact(CH)) {
+        *o = pixel[c].fixed();
     }
 }
 

@@ -70,11 +70,11 @@ pub fn forward_2d_planes(
 /// (4.5 MB for a 741×500 photo, 285 MB for 24 megapixels), all of it fresh memory, which
 /// this project's machine fills at about 0.2 ms per MB, and which the encoder then read
 /// again from far outside the caches. A row of packets is a few tens of kilobytes.
-pub fn by_latent_rows<T: Copy + Default + Send>(
+pub fn by_latent_rows<S: Sample, T: Copy + Default + Send>(
     split: Split,
-    fill_row: &(impl Fn(usize, usize, &mut [f32]) + Sync),
+    fill_row: &(impl Fn(usize, usize, &mut [S]) + Sync),
     planes: usize,
-    emit: impl Fn(&[f32], &mut [T]) + Sync,
+    emit: impl Fn(&[S], &mut [T]) + Sync,
 ) -> Vec<T> {
     let (lh, lw) = split.packet_shape();
     let plane = lh * lw;
@@ -104,7 +104,7 @@ pub fn by_latent_rows<T: Copy + Default + Send>(
             let _ = buffer.set((Scattered(out.as_mut_ptr()), out.capacity()));
         }
         let (first, end) = (start(i), if i + 1 < parts { start(i + 1) } else { lh });
-        let mut stream = RowStream::new(split, first);
+        let mut stream = RowStream::<S>::new(split, first);
         let mut values = vec![T::default(); planes * lw];
         for r in first..end {
             emit(stream.row(fill_row), &mut values);
@@ -181,6 +181,98 @@ impl Split {
     }
 }
 
+/// A sample type the forward transform runs on, with its filters: `f32`, the
+/// definition's sums (this module's), or `i16`, fixed point ([`crate::wpt_fixed`]: the
+/// image encoder's, at most [`wpt_fixed::MAX_LEVELS`](crate::wpt_fixed::MAX_LEVELS)).
+pub trait Sample: Copy + Default + Send + Sync + 'static {
+    /// The most levels the filters can take without losing the values.
+    const MAX_LEVELS: usize;
+    /// What 1.0 is in these samples: a sample `v` stands for `v.to_f32() / ONE`.
+    const ONE: f32;
+    fn to_f32(self) -> f32;
+    /// All `levels` of one row's 1D packet transform into `out` (`row` is spent, `next`
+    /// as long as it, `scratch` any).
+    fn analyse_row_levels(
+        row: &mut Vec<Self>,
+        next: &mut Vec<Self>,
+        scratch: &mut Vec<Self>,
+        levels: usize,
+        out: &mut [Self],
+    );
+    /// A level down the columns: `lo` and `hi` from the ten rows `rows[t]` (row 2k + 5 − t
+    /// of the level before for output row k).
+    fn analyse_across(rows: &[&[Self]; 10], lo: &mut [Self], hi: &mut [Self]);
+    /// [`analyse_across`](Self::analyse_across) for rows k and k + 1 from the twelve rows
+    /// 2k + 7 − u they read.
+    fn analyse_across_two(
+        rows: &[&[Self]; 12],
+        lo: &mut [Self],
+        hi: &mut [Self],
+        lo_next: &mut [Self],
+        hi_next: &mut [Self],
+    );
+}
+
+impl Sample for f32 {
+    const MAX_LEVELS: usize = usize::MAX;
+    const ONE: f32 = 1.0;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn analyse_row_levels(
+        row: &mut Vec<f32>,
+        next: &mut Vec<f32>,
+        scratch: &mut Vec<f32>,
+        levels: usize,
+        out: &mut [f32],
+    ) {
+        analyse_row_levels(row, next, scratch, levels, out)
+    }
+    fn analyse_across(rows: &[&[f32]; 10], lo: &mut [f32], hi: &mut [f32]) {
+        analyse_across(rows, lo, hi)
+    }
+    fn analyse_across_two(
+        rows: &[&[f32]; 12],
+        lo: &mut [f32],
+        hi: &mut [f32],
+        lo_next: &mut [f32],
+        hi_next: &mut [f32],
+    ) {
+        analyse_across_two(rows, lo, hi, lo_next, hi_next)
+    }
+}
+
+impl Sample for i16 {
+    const MAX_LEVELS: usize = crate::wpt_fixed::MAX_LEVELS;
+    const ONE: f32 = crate::wpt_fixed::ONE;
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+    fn analyse_row_levels(
+        row: &mut Vec<i16>,
+        next: &mut Vec<i16>,
+        scratch: &mut Vec<i16>,
+        levels: usize,
+        out: &mut [i16],
+    ) {
+        crate::wpt_fixed::analyse_row_levels(row, next, scratch, levels, out)
+    }
+    fn analyse_across(rows: &[&[i16]; 10], lo: &mut [i16], hi: &mut [i16]) {
+        crate::wpt_fixed::analyse_across(rows, lo, hi)
+    }
+    fn analyse_across_two(
+        rows: &[&[i16]; 12],
+        lo: &mut [i16],
+        hi: &mut [i16],
+        lo_next: &mut [i16],
+        hi_next: &mut [i16],
+    ) {
+        crate::wpt_fixed::analyse_across_two(rows, lo, hi, lo_next, hi_next)
+    }
+}
+
 /// Rows kept of each band of each level of the columns' transform, a row at a time: a
 /// row of the next level reads ten (its rows 2q − 4 ..= 2q + 5 of this level), and the
 /// two rows its next row adds are made only when that row is, over the two its window
@@ -200,8 +292,8 @@ const RING_TWO: usize = 12;
 /// took 302 → 274 ms; at 768 wide (rows 30 KB) two at a time was no faster, and its
 /// larger ring took a 741×500 encode into a third huge page (6.59 → 6.89 ms median,
 /// randomly ordered interleaved rounds; docs/performance.md, sixteenth session).
-fn pairs_pay(width: usize) -> bool {
-    10 * width * size_of::<f32>() > 32 << 10
+fn pairs_pay<S>(width: usize) -> bool {
+    10 * width * size_of::<S>() > 32 << 10
 }
 
 /// Rows a stream keeps of each band: [`RING`], or [`RING_TWO`] where it makes pairs.
@@ -222,34 +314,34 @@ fn rows_kept(pairs: bool) -> usize {
 /// mod its height: row k of level l reads rows 2k + 5 − t of level l − 1 whichever way
 /// they are numbered, since level l − 1 is twice as high. Each value is the same sum of
 /// the same values as the level-by-level transform ([`analyse_taps`]), bit for bit.
-pub struct RowStream {
+pub struct RowStream<S: Sample> {
     split: Split,
     /// Per channel, the bands of levels 0 .. levels − 1 (level 0: the rows' transform of
     /// input rows, one band; level l: 2^l bands), `kept` rows of `width` each.
-    ring: Vec<f32>,
+    ring: Vec<S>,
     /// Per level 0 .. levels − 1: the next row (unwrapped) to make.
     next: Vec<isize>,
     /// The next row of packets [`row`](Self::row) gives.
     row: usize,
     /// The packets' current row: per channel, the height bands' rows of `width`.
-    out: Vec<f32>,
+    out: Vec<S>,
     /// Whether rows are made two at a time ([`pairs_pay`]), and so how many rows of each
     /// band the ring keeps ([`kept`](Self::kept)).
     pairs: bool,
     /// With pairs, the packets' next row, made with the current one
     /// ([`row`](Self::row)), and whether it is (then it is row `row`).
-    out_next: Vec<f32>,
+    out_next: Vec<S>,
     made_next: bool,
     /// An input row and the rows' transform's scratch.
-    input: Vec<f32>,
-    spare: Vec<f32>,
-    phases: Vec<f32>,
+    input: Vec<S>,
+    spare: Vec<S>,
+    phases: Vec<S>,
 }
 
-impl RowStream {
+impl<S: Sample> RowStream<S> {
     /// A stream whose first [`row`](Self::row) is row `first` of the packets.
     pub fn new(split: Split, first: usize) -> Self {
-        Self::with_pairs(split, first, pairs_pay(split.width))
+        Self::with_pairs(split, first, pairs_pay::<S>(split.width))
     }
 
     /// [`new`](Self::new), making rows two at a time or not: the same rows either way.
@@ -264,6 +356,7 @@ impl RowStream {
             height % (1 << levels) == 0 && width % (1 << levels) == 0,
             "{height}×{width} cannot be split {levels} times"
         );
+        assert!(levels <= S::MAX_LEVELS, "{levels} levels in these samples");
         // Level l − 1's first row is the lowest that level l's first row reads.
         let mut next = vec![0isize; levels];
         let mut k = first as isize;
@@ -274,19 +367,19 @@ impl RowStream {
         let bands = (1 << levels) - 1;
         RowStream {
             split,
-            ring: vec![0.0; channels * bands * rows_kept(pairs) * width],
+            ring: vec![S::default(); channels * bands * rows_kept(pairs) * width],
             next,
             row: first,
-            out: vec![0.0; (channels << levels) * width],
+            out: vec![S::default(); (channels << levels) * width],
             pairs,
             out_next: if pairs {
-                vec![0.0; (channels << levels) * width]
+                vec![S::default(); (channels << levels) * width]
             } else {
                 Vec::new()
             },
             made_next: false,
-            input: vec![0.0; width],
-            spare: vec![0.0; width],
+            input: vec![S::default(); width],
+            spare: vec![S::default(); width],
             phases: Vec::new(),
         }
     }
@@ -295,7 +388,7 @@ impl RowStream {
     /// the `2^levels` height bands' rows of `width`, each the width bands' rows of
     /// `width/2^levels` side by side (where each packet's row lies:
     /// [`Split::row_offsets`]). `fill_row(plane, row, out)` writes the input's rows.
-    pub fn row(&mut self, fill_row: &impl Fn(usize, usize, &mut [f32])) -> &[f32] {
+    pub fn row(&mut self, fill_row: &impl Fn(usize, usize, &mut [S])) -> &[S] {
         let Split { width, levels, .. } = self.split;
         let r = self.row;
         assert!(
@@ -341,7 +434,7 @@ impl RowStream {
     }
 
     /// Makes the rows of level `l` up to row `k` (unwrapped).
-    fn make_up_to(&mut self, l: usize, k: isize, fill_row: &impl Fn(usize, usize, &mut [f32])) {
+    fn make_up_to(&mut self, l: usize, k: isize, fill_row: &impl Fn(usize, usize, &mut [S])) {
         let Split {
             channels, width, ..
         } = self.split;
@@ -355,7 +448,7 @@ impl RowStream {
                     fill_row(c, row, &mut self.input);
                     let at = band_start(&self.split, c, 0, kept) + slot * width;
                     let out = &mut self.ring[at..][..width];
-                    analyse_row_levels(
+                    S::analyse_row_levels(
                         &mut self.input,
                         &mut self.spare,
                         &mut self.phases,
@@ -399,22 +492,22 @@ fn band_start(split: &Split, c: usize, l: usize, kept: usize) -> usize {
 /// are `parents[p·kept·w..]` (row j in slot j mod `kept`), and row k of its low and high
 /// halves (its rows 2k + 5 − t, t < 10) goes to `children` at `2p·stride + at` and
 /// `(2p + 1)·stride + at`.
-fn split_bands(
-    parents: &[f32],
+fn split_bands<S: Sample>(
+    parents: &[S],
     w: usize,
     k: isize,
-    children: &mut [f32],
+    children: &mut [S],
     stride: usize,
     at: usize,
     kept: usize,
 ) {
     for (p, parent) in parents.chunks_exact(kept * w).enumerate() {
-        let rows: [&[f32]; 10] = core::array::from_fn(|t| {
+        let rows: [&[S]; 10] = core::array::from_fn(|t| {
             let slot = (2 * k + 5 - t as isize).rem_euclid(kept as isize) as usize;
             &parent[slot * w..][..w]
         });
         let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
-        analyse_across(&rows, &mut lo[at..][..w], &mut hi[at..][..w]);
+        S::analyse_across(&rows, &mut lo[at..][..w], &mut hi[at..][..w]);
     }
 }
 
@@ -422,11 +515,11 @@ fn split_bands(
 /// [`split_bands`] makes each: band p's rows 2k − 4 ..= 2k + 7 in `parents` (its last
 /// [`RING_TWO`] rows), and the children's rows k and k + 1 in slots `slots[0]` and
 /// `slots[1]` of each child band.
-fn split_bands_two(
-    parents: &[f32],
+fn split_bands_two<S: Sample>(
+    parents: &[S],
     w: usize,
     k: isize,
-    children: &mut [f32],
+    children: &mut [S],
     stride: usize,
     slots: [usize; 2],
 ) {
@@ -434,26 +527,32 @@ fn split_bands_two(
         let (lo, hi) = children[2 * p * stride..].split_at_mut(stride);
         let (lo, lo_next) = split_rows(&mut lo[..stride], slots, w);
         let (hi, hi_next) = split_rows(&mut hi[..stride], slots, w);
-        analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
+        S::analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
     }
 }
 
 /// [`split_bands_two`] into rows of their own: the children's rows k and k + 1 (each
 /// band's `w` values after the one before) in `out` and `next`.
-fn split_bands_into_two(parents: &[f32], w: usize, k: isize, out: &mut [f32], next: &mut [f32]) {
+fn split_bands_into_two<S: Sample>(
+    parents: &[S],
+    w: usize,
+    k: isize,
+    out: &mut [S],
+    next: &mut [S],
+) {
     let pairs = out
         .chunks_exact_mut(2 * w)
         .zip(next.chunks_exact_mut(2 * w));
     for (parent, (out, next)) in parents.chunks_exact(RING_TWO * w).zip(pairs) {
         let (lo, hi) = out.split_at_mut(w);
         let (lo_next, hi_next) = next.split_at_mut(w);
-        analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
+        S::analyse_across_two(&twelve_rows(parent, w, k), lo, hi, lo_next, hi_next);
     }
 }
 
 /// A band's rows 2k + 7 − u (u < 12) from its last [`RING_TWO`] rows of `w` (row j in
 /// slot j mod `RING_TWO`): what its children's rows k and k + 1 read.
-fn twelve_rows(parent: &[f32], w: usize, k: isize) -> [&[f32]; 12] {
+fn twelve_rows<S>(parent: &[S], w: usize, k: isize) -> [&[S]; 12] {
     core::array::from_fn(|u| {
         let slot = (2 * k + 7 - u as isize).rem_euclid(RING_TWO as isize) as usize;
         &parent[slot * w..][..w]
@@ -461,7 +560,7 @@ fn twelve_rows(parent: &[f32], w: usize, k: isize) -> [&[f32]; 12] {
 }
 
 /// Rows `slots[0]` and `slots[1]` (different) of `band`'s rows of `w`.
-fn split_rows(band: &mut [f32], slots: [usize; 2], w: usize) -> (&mut [f32], &mut [f32]) {
+fn split_rows<S>(band: &mut [S], slots: [usize; 2], w: usize) -> (&mut [S], &mut [S]) {
     let [a, b] = slots;
     if a < b {
         let (first, second) = band.split_at_mut(b * w);
@@ -484,7 +583,7 @@ crate::cores::wide_vectors! {
     avx512;
     /// All `levels` of one row's 1D packet transform, band by band: `row` (its content
     /// spent) and `next` take turns as input and output, the last level writes `out`.
-    fn analyse_row_levels(
+    pub(crate) fn analyse_row_levels(
         row: &mut Vec<f32>,
         next: &mut Vec<f32>,
         phases: &mut Vec<f32>,
@@ -991,6 +1090,64 @@ mod tests {
             for (p, &at) in split.row_offsets().iter().enumerate() {
                 for (r, row) in rows.iter().enumerate() {
                     assert_eq!(&row[at..at + lw], &planes[(p * lh + r) * lw..][..lw]);
+                }
+            }
+        }
+    }
+
+    /// The same for streams of fixed-point samples, whose rows are also the float
+    /// transform's within the filters' rounding.
+    #[test]
+    fn fixed_point_streams_started_anywhere_agree() {
+        for (levels, h, w) in [
+            (1, 2, 4),
+            (3, 8, 72),
+            (3, 24, 40),
+            (2, 40, 48),
+            (3, 16, 360),
+        ] {
+            let split = Split {
+                channels: 2,
+                height: h,
+                width: w,
+                levels,
+            };
+            let x: Vec<i16> = noise(2 * h * w, (levels * h + w) as u64)
+                .iter()
+                .map(|v| (v * 1020.0).round() as i16)
+                .collect();
+            let fill = |c: usize, r: usize, out: &mut [i16]| {
+                out.copy_from_slice(&x[(c * h + r) * w..][..w])
+            };
+            let lh = h >> levels;
+            let mut top = RowStream::with_pairs(split, 0, false);
+            let rows: Vec<Vec<i16>> = (0..lh).map(|_| top.row(&fill).to_vec()).collect();
+            for (first, pairs) in (0..lh).flat_map(|f| [(f, false), (f, true)]) {
+                let mut stream = RowStream::with_pairs(split, first, pairs);
+                for (r, want) in rows.iter().enumerate().skip(first) {
+                    assert!(
+                        stream.row(&fill) == &want[..],
+                        "J={levels} {h}×{w}: row {r} from {first}, pairs {pairs}"
+                    );
+                }
+            }
+            let floats: Vec<f32> = x
+                .iter()
+                .map(|&v| f32::from(v) / crate::wpt_fixed::ONE)
+                .collect();
+            let planes = forward_2d(floats, 2, h, w, levels);
+            let lw = w >> levels;
+            for (p, &at) in split.row_offsets().iter().enumerate() {
+                for (r, row) in rows.iter().enumerate() {
+                    let fixed = row[at..at + lw]
+                        .iter()
+                        .map(|&v| f32::from(v) / crate::wpt_fixed::ONE);
+                    let err = max_diff(
+                        &fixed.collect::<Vec<_>>(),
+                        &planes[(p * lh + r) * lw..][..lw],
+                    );
+                    // Within an 8-bit step (1/255) of values up to 15.7 times ±0.5.
+                    assert!(err < 1.0 / 255.0, "J={levels} {h}×{w}: {err}");
                 }
             }
         }

@@ -111,10 +111,24 @@ fn shipped_image_encoders_match_burn() {
                 bytes.iter().map(|&b| i32::from(b)).eq(ours.iter().copied()),
                 "image-q{q}, {name}: symbols in bytes"
             );
-            // The pipeline encodes with exactly these symbols.
+            // The pipeline encodes with the same encoder on fixed-point samples
+            // (walloc_core::wpt_fixed): 8v − 1020 for an 8-bit sample v.
+            let fixed = cpu.symbols_of_rows(split, &|c, r, out: &mut [i16]| {
+                for (o, &x) in out.iter_mut().zip(&planes[(c * ph + r) * pw..][..pw]) {
+                    *o = (x * 2040.0).round() as i16;
+                }
+            });
             let (coded, shape) = model.image_symbols(&image, &Limits::default()).unwrap();
             assert_eq!(shape, [model.config.latent_dim, lh, lw]);
-            assert_eq!(coded, ours, "image-q{q}, {name}: pipeline symbols");
+            assert_eq!(coded, fixed, "image-q{q}, {name}: pipeline symbols");
+            // Whose filters' rounding moves a few symbols by one. Measured: 1 in 35 000
+            // (q1) to 1 in 600 (q4, the finest steps); allow one in 400.
+            let n = differing(&fixed, &ours);
+            assert!(
+                n * 400 <= ours.len(),
+                "image-q{q}, {name}: {n} of {} symbols differ in fixed point",
+                ours.len()
+            );
             let burn = burn_symbols(&model.codec().encoder, &model.config, &x, lh, lw);
             let n = differing(&burn, &ours);
             // Measured: none differ on these photos; allow one in ten thousand.
