@@ -135,7 +135,10 @@ fn main() -> ExitCode {
     if !matches!(command, Command::Encode { .. }) {
         media::exit_cleanly_on_interrupt();
     }
-    match run(command) {
+    let result = run(command);
+    // The helper thread asleep before the process ends, which then ends sooner.
+    walloc_core::cores::rest();
+    match result {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
