@@ -229,6 +229,17 @@ impl SymbolSearch {
         symbols_into(self, z, bias, out)
     }
 
+    /// [`symbols_into`](Self::symbols_into) in bytes, for a search whose symbols all fit
+    /// in one (8-bit companding: −127..=127); panics otherwise. Written as found, with no
+    /// 32-bit copy narrowed after.
+    pub fn symbol_bytes_into(&self, z: &[f32], bias: f32, out: &mut [i8]) {
+        assert!(
+            self.min >= -127 && self.min + self.starts.len() as i32 - 1 <= 127,
+            "symbols wider than a byte"
+        );
+        symbol_bytes_into(self, z, bias, out)
+    }
+
     /// The window of [`symbols_into`](Self::symbols_into)'s second case ([`Near`]); None
     /// where the alphabet is too small to hold it around 0.
     fn near_zero(&self) -> Option<Near> {
@@ -253,47 +264,82 @@ const NEAR: usize = 8;
 crate::cores::wide_vectors! {
     avx512;
     fn symbols_into(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i32]) {
-        assert_eq!(z.len(), out.len(), "one symbol per value");
-        // Symbol 0's interval, where the alphabet has one below and above it (every
-        // companding's does; otherwise every value takes the lookup).
-        let zero = usize::try_from(-search.min)
-            .ok()
-            .filter(|&k| k >= 1)
-            .and_then(|k| Some((*search.starts.get(k - 1)?, *search.starts.get(k)?)));
-        let near = search.near;
-        // `&`, not `&&`: all eight comparisons at once, one branch.
-        let inside = |v: &[f32; 8], low: f32, high: f32| {
-            v.iter().fold(true, |all, &v| all & (v >= low) & (v < high))
-        };
-        let mut done = 0;
-        if let Some((low, high)) = zero {
-            for (z, out) in z.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
-                let v: [f32; 8] = core::array::from_fn(|i| z[i] + bias);
-                if inside(&v, low, high) {
-                    out.fill(0);
-                    continue;
-                }
-                if let Some((below, above, bounds, base)) = near
-                    && inside(&v, below, above)
-                {
-                    let mut symbols = [base; 8];
-                    for &b in &bounds {
-                        for (s, &v) in symbols.iter_mut().zip(&v) {
-                            *s += i32::from(v >= b);
-                        }
-                    }
-                    out.copy_from_slice(&symbols);
-                    continue;
-                }
-                for (o, &v) in out.iter_mut().zip(&v) {
-                    *o = search.symbol(v);
-                }
+        symbols_as(search, z, bias, out)
+    }
+}
+
+crate::cores::wide_vectors! {
+    avx512;
+    fn symbol_bytes_into(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i8]) {
+        // Exact: `symbol_bytes_into` checked that every symbol fits.
+        symbols_as(search, z, bias, out)
+    }
+}
+
+/// A symbol as stored: 32 bits, or a byte where every symbol fits in one.
+trait SymbolAs: Copy {
+    fn from_symbol(s: i32) -> Self;
+}
+
+impl SymbolAs for i32 {
+    #[inline(always)]
+    fn from_symbol(s: i32) -> Self {
+        s
+    }
+}
+
+impl SymbolAs for i8 {
+    #[inline(always)]
+    fn from_symbol(s: i32) -> Self {
+        s as i8
+    }
+}
+
+/// [`SymbolSearch::symbols_into`]'s loop, for either width of symbol.
+#[inline(always)]
+fn symbols_as<O: SymbolAs>(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [O]) {
+    assert_eq!(z.len(), out.len(), "one symbol per value");
+    // Symbol 0's interval, where the alphabet has one below and above it (every
+    // companding's does; otherwise every value takes the lookup).
+    let zero = usize::try_from(-search.min)
+        .ok()
+        .filter(|&k| k >= 1)
+        .and_then(|k| Some((*search.starts.get(k - 1)?, *search.starts.get(k)?)));
+    let near = search.near;
+    // `&`, not `&&`: all eight comparisons at once, one branch.
+    let inside = |v: &[f32; 8], low: f32, high: f32| {
+        v.iter().fold(true, |all, &v| all & (v >= low) & (v < high))
+    };
+    let mut done = 0;
+    if let Some((low, high)) = zero {
+        for (z, out) in z.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
+            let v: [f32; 8] = core::array::from_fn(|i| z[i] + bias);
+            if inside(&v, low, high) {
+                out.fill(O::from_symbol(0));
+                continue;
             }
-            done = z.len() / 8 * 8;
+            if let Some((below, above, bounds, base)) = near
+                && inside(&v, below, above)
+            {
+                let mut symbols = [base; 8];
+                for &b in &bounds {
+                    for (s, &v) in symbols.iter_mut().zip(&v) {
+                        *s += i32::from(v >= b);
+                    }
+                }
+                for (o, &s) in out.iter_mut().zip(&symbols) {
+                    *o = O::from_symbol(s);
+                }
+                continue;
+            }
+            for (o, &v) in out.iter_mut().zip(&v) {
+                *o = O::from_symbol(search.symbol(v));
+            }
         }
-        for (o, &v) in out[done..].iter_mut().zip(&z[done..]) {
-            *o = search.symbol(v + bias);
-        }
+        done = z.len() / 8 * 8;
+    }
+    for (o, &v) in out[done..].iter_mut().zip(&z[done..]) {
+        *o = O::from_symbol(search.symbol(v + bias));
     }
 }
 
@@ -546,6 +592,15 @@ mod tests {
                             g,
                             search.symbol(z + bias),
                             "value {i}: z {z}, bias {bias}, bits {bits}"
+                        );
+                    }
+                    // In bytes, where they fit: the same symbols.
+                    if bits <= 8 {
+                        let mut bytes = alloc::vec![7i8; zs.len()];
+                        search.symbol_bytes_into(&zs, bias, &mut bytes);
+                        assert!(
+                            bytes.iter().map(|&b| i32::from(b)).eq(got.iter().copied()),
+                            "bytes, bias {bias}, bits {bits}"
                         );
                     }
                 }

@@ -381,14 +381,9 @@ impl Symbol for i32 {
 }
 
 impl Symbol for i8 {
-    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i8], wide: &mut [i32]) {
-        let wide = &mut wide[..out.len()];
-        search.symbols_into(z, bias, wide);
-        // Exact: only models whose symbols lie in −127..=127 come here (`fits_bytes`).
-        for (o, &v) in out.iter_mut().zip(wide.iter()) {
-            debug_assert!(i8::try_from(v).is_ok(), "symbol {v} in a byte");
-            *o = v as i8;
-        }
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i8], _: &mut [i32]) {
+        // Only models whose symbols lie in −127..=127 come here (`fits_bytes`).
+        search.symbol_bytes_into(z, bias, out);
     }
 }
 
