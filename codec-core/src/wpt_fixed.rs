@@ -13,9 +13,9 @@
 //! differ so, as the only writer of its files.
 //!
 //! Scale: an 8-bit sample v is `8v − 1020`, i.e. (v/255 − 0.5)·[`ONE`]; the packets of
-//! three levels are then at most 15.7 times that (the filters' gains, [`tests`]), and no
-//! sum or partial sum of the filters can leave 16 bits for any input (tested from the
-//! filters' absolute sums, level by level). Three levels at most: each further level
+//! three levels are then at most 15.7 times that (the filters' gains), and no sum or
+//! partial sum of the filters can leave 16 bits for any input (tested from the filters'
+//! absolute sums, level by level). Three levels at most: each further level
 //! could double the largest value.
 
 use alloc::vec::Vec;

@@ -9,7 +9,9 @@
 //! runs each row's levels at once, and goes down the image a row of packets at a time
 //! ([`RowStream`]), so that an encoder projects each row as it is made and no
 //! image-sized buffer of floats exists; the inverse (decoding, which must agree
-//! everywhere within ±1) keeps the definition's sums tap by tap, level by level.
+//! everywhere within ±1) keeps the definition's sums tap by tap, level by level. The
+//! image encoder runs the forward transform on 16-bit fixed-point samples instead
+//! ([`Sample`], [`crate::wpt_fixed`]): the same streams, half the time.
 //!
 //! Layout: `[channels, height, width]` row-major, channels as [`crate::wpt`] numbers them.
 
