@@ -191,6 +191,8 @@ pub trait Sample: Copy + Default + Send + Sync + 'static {
     const MAX_LEVELS: usize;
     /// What 1.0 is in these samples: a sample `v` stands for `v.to_f32() / ONE`.
     const ONE: f32;
+    /// Rows wider than this make their column levels' rows two at a time ([`pairs_pay`]).
+    const PAIRS_WIDER_THAN: usize;
     fn to_f32(self) -> f32;
     /// All `levels` of one row's 1D packet transform into `out` (`row` is spent, `next`
     /// as long as it, `scratch` any).
@@ -218,6 +220,11 @@ pub trait Sample: Copy + Default + Send + Sync + 'static {
 impl Sample for f32 {
     const MAX_LEVELS: usize = usize::MAX;
     const ONE: f32 = 1.0;
+    /// Where the ten rows one row reads no longer fit a 32 KB L1 data cache. At 5928 wide
+    /// a 24 MP encode took 302 → 274 ms; at 768 wide (rows 30 KB) two at a time was no
+    /// faster, and its larger ring took a 741×500 encode into a third huge page (6.59 →
+    /// 6.89 ms median; docs/performance.md, sixteenth session).
+    const PAIRS_WIDER_THAN: usize = (32 << 10) / (10 * 4);
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
@@ -248,6 +255,11 @@ impl Sample for f32 {
 impl Sample for i16 {
     const MAX_LEVELS: usize = crate::wpt_fixed::MAX_LEVELS;
     const ONE: f32 = crate::wpt_fixed::ONE;
+    /// A quarter of the floats' width in bytes: a 741×500 encode (744 wide, ten rows
+    /// 15 KB) took 4.60 → 4.54, 4.70 → 4.67 and 5.09 → 5.01 ms two rows at a time (600,
+    /// 400 and 400 shuffled rounds, fresh copies), its ring still inside the two huge
+    /// pages it had (peak resident 10.36 → 10.44 MB).
+    const PAIRS_WIDER_THAN: usize = (8 << 10) / (10 * 2);
     #[inline(always)]
     fn to_f32(self) -> f32 {
         f32::from(self)
@@ -288,14 +300,11 @@ const RING: usize = 10;
 /// stops there, so twelve always hold them. (Eleven fail the tests.)
 const RING_TWO: usize = 12;
 
-/// Whether a stream of rows `width` wide makes its column levels' rows two at a time:
-/// where the ten rows that one row reads no longer fit a 32 KB L1 data cache (wider than
-/// 819), reading each block of them once for two rows pays. At 5928 wide a 24 MP encode
-/// took 302 → 274 ms; at 768 wide (rows 30 KB) two at a time was no faster, and its
-/// larger ring took a 741×500 encode into a third huge page (6.59 → 6.89 ms median,
-/// randomly ordered interleaved rounds; docs/performance.md, sixteenth session).
-fn pairs_pay<S>(width: usize) -> bool {
-    10 * width * size_of::<S>() > 32 << 10
+/// Whether a stream of rows `width` wide makes its column levels' rows two at a time,
+/// reading each block of the rows they share once for both: where rows are wider than
+/// [`Sample::PAIRS_WIDER_THAN`].
+fn pairs_pay<S: Sample>(width: usize) -> bool {
+    width > S::PAIRS_WIDER_THAN
 }
 
 /// Rows a stream keeps of each band: [`RING`], or [`RING_TWO`] where it makes pairs.
