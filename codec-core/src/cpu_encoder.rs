@@ -302,14 +302,14 @@ impl CpuEncoder {
     ) {
         let positions = packets.positions;
         let (mut z, mut wide) = ([0.0f32; CHUNK], [0i32; CHUNK]);
+        // Fixed-point samples' scale goes into the weights (1 for floats).
+        let unit = 1.0 / X::ONE;
         for (c, plane) in out.chunks_exact_mut(positions).enumerate() {
             let terms = &terms[rows[c]..rows[c + 1]];
             let b = self.bias[first + c];
             for (j0, dst) in (0..positions).step_by(CHUNK).zip(plane.chunks_mut(CHUNK)) {
                 let (z, n) = (&mut z[..dst.len()], dst.len());
                 let x = |k: usize| &packets.values[packets.origins[k] + j0..][..n];
-                // Fixed-point samples' scale goes into the weights (1 for floats).
-                let unit = 1.0 / X::ONE;
                 match terms.split_first() {
                     None => z.fill(0.0),
                     Some((&(k, w), rest)) => {

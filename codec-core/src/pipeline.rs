@@ -743,6 +743,15 @@ impl<'a> PaddedRgb<'a> {
 
     /// Row `row` of plane `plane` (R, G, B) into `out`, `width` long.
     fn fill_row(&self, plane: usize, row: usize, out: &mut [f32]) {
+        self.fill(plane, row, out)
+    }
+
+    /// [`fill_row`](Self::fill_row) in fixed point ([`crate::wpt_fixed`]).
+    fn fill_fixed(&self, plane: usize, row: usize, out: &mut [i16]) {
+        self.fill(plane, row, out)
+    }
+
+    fn fill<V: Value>(&self, plane: usize, row: usize, out: &mut [V]) {
         let (w, ch) = (self.image.width as usize, self.image.channels as usize);
         let c = if ch >= 3 { plane } else { 0 };
         let y = signal::reflect_index(row as isize - self.top as isize, self.image.height as usize);
@@ -753,45 +762,51 @@ impl<'a> PaddedRgb<'a> {
         }
     }
 
-    /// [`fill_row`](Self::fill_row) in fixed point ([`crate::wpt_fixed`]).
-    fn fill_fixed(&self, plane: usize, row: usize, out: &mut [i16]) {
-        let (w, ch) = (self.image.width as usize, self.image.channels as usize);
-        let c = if ch >= 3 { plane } else { 0 };
-        let y = signal::reflect_index(row as isize - self.top as isize, self.image.height as usize);
-        let row = y * w * ch..(y + 1) * w * ch;
-        match &self.image.samples {
-            Samples::Eight(s) => self.fixed_row(&s[row], c, out),
-            Samples::Sixteen(s) => self.fixed_row(&s[row], c, out),
-        }
-    }
-
-    /// [`scale_row`](Self::scale_row) in fixed point.
-    #[inline(always)]
-    fn fixed_row<T: Sample>(&self, samples: &[T], c: usize, out: &mut [i16]) {
-        let ch = self.image.channels as usize;
-        let (left, w) = (self.left, self.image.width as usize);
-        assert!(c < ch && samples.len() == w * ch && out.len() == self.width);
-        T::pick_fixed(samples, ch, c, &mut out[left..left + w]);
-        for x in (0..left).chain(left + w..self.width) {
-            let from = signal::reflect_index(x as isize - left as isize, w);
-            out[x] = samples[from * ch + c].fixed();
-        }
-    }
-
     /// Channel `c` of an image row, padded and scaled, into `out`. The image's own columns
     /// are read pixel by pixel, and only the padding's few columns are reflected: gathered
     /// through a table of reflected columns with a bounds check each, the row had cost as
     /// much as a level of the transform.
     #[inline(always)]
-    fn scale_row<T: Sample>(&self, samples: &[T], c: usize, out: &mut [f32]) {
+    fn scale_row<T: Sample, V: Value>(&self, samples: &[T], c: usize, out: &mut [V]) {
         let ch = self.image.channels as usize;
         let (left, w) = (self.left, self.image.width as usize);
         assert!(c < ch && samples.len() == w * ch && out.len() == self.width);
-        T::pick(samples, ch, c, self.scale, &mut out[left..left + w]);
+        V::pick(samples, ch, c, self.scale, &mut out[left..left + w]);
         for x in (0..left).chain(left + w..self.width) {
             let from = signal::reflect_index(x as isize - left as isize, w);
-            out[x] = scaled(samples[from * ch + c], self.scale);
+            out[x] = V::of(samples[from * ch + c], self.scale);
         }
+    }
+}
+
+/// What the transform's rows hold: floats in [−0.5, 0.5], or fixed point
+/// ([`crate::wpt_fixed`]).
+trait Value: Copy {
+    /// [`Sample::pick`] into these values.
+    fn pick<T: Sample>(samples: &[T], ch: usize, c: usize, scale: f32, out: &mut [Self]);
+    /// One sample (`scale` = 1 / the largest sample).
+    fn of<T: Sample>(sample: T, scale: f32) -> Self;
+}
+
+impl Value for f32 {
+    #[inline(always)]
+    fn pick<T: Sample>(samples: &[T], ch: usize, c: usize, scale: f32, out: &mut [f32]) {
+        T::pick(samples, ch, c, scale, out)
+    }
+    #[inline(always)]
+    fn of<T: Sample>(sample: T, scale: f32) -> f32 {
+        scaled(sample, scale)
+    }
+}
+
+impl Value for i16 {
+    #[inline(always)]
+    fn pick<T: Sample>(samples: &[T], ch: usize, c: usize, _: f32, out: &mut [i16]) {
+        T::pick_fixed(samples, ch, c, out)
+    }
+    #[inline(always)]
+    fn of<T: Sample>(sample: T, _: f32) -> i16 {
+        sample.fixed()
     }
 }
 
@@ -1013,6 +1028,28 @@ mod tests {
                 (rows, ph, pw, padded.left, padded.top),
                 signal::pad_planes(&planes, 3, h, w, 8),
                 "{w}×{h}, {channels} channels"
+            );
+            // The same in fixed point: (v/max − 0.5)·2040, rounded, in integers.
+            let fixed = |v: u16| match bit_depth {
+                8 => 8 * i64::from(v) - 1020,
+                _ => (i64::from(v) * 4080 + 65535) / 131_070 - 1020,
+            };
+            let mut planes = vec![0.0f32; 3 * w * h];
+            for (i, px) in values.chunks_exact(channels as usize).enumerate() {
+                for c in 0..3 {
+                    let v = if channels >= 3 { px[c] } else { px[0] };
+                    planes[c * w * h + i] = fixed(v) as f32;
+                }
+            }
+            let mut rows = vec![0i16; 3 * ph * pw];
+            for (r, out) in rows.chunks_exact_mut(pw).enumerate() {
+                padded.fill_fixed(r / ph, r % ph, out);
+            }
+            let rows: Vec<f32> = rows.iter().map(|&v| f32::from(v)).collect();
+            assert_eq!(
+                rows,
+                signal::pad_planes(&planes, 3, h, w, 8).0,
+                "{w}×{h}, {channels} channels, fixed point"
             );
         }
     }
