@@ -847,12 +847,7 @@ impl Sample for u16 {
         crate::wpt_fixed::from_sixteen(self)
     }
     fn pick_fixed(samples: &[u16], ch: usize, c: usize, out: &mut [i16]) {
-        match ch {
-            1 => pick_fixed::<1, u16>(samples, c, out),
-            2 => pick_fixed::<2, u16>(samples, c, out),
-            3 => pick_fixed::<3, u16>(samples, c, out),
-            _ => pick_fixed::<4, u16>(samples, c, out),
-        }
+        pick_fixed_any(samples, ch, c, out)
     }
 }
 
@@ -860,12 +855,18 @@ crate::cores::wide_vectors! {
     avx512;
     /// [`Sample::pick_fixed`] of 8-bit samples.
     fn pick_eight_fixed(samples: &[u8], ch: usize, c: usize, out: &mut [i16]) {
-        match ch {
-            1 => pick_fixed::<1, u8>(samples, c, out),
-            2 => pick_fixed::<2, u8>(samples, c, out),
-            3 => pick_fixed::<3, u8>(samples, c, out),
-            _ => pick_fixed::<4, u8>(samples, c, out),
-        }
+        pick_fixed_any(samples, ch, c, out)
+    }
+}
+
+/// [`Sample::pick_fixed`] with the pixel's width a constant, as [`pick_any`].
+#[inline(always)]
+fn pick_fixed_any<T: Sample>(samples: &[T], ch: usize, c: usize, out: &mut [i16]) {
+    match ch {
+        1 => pick_fixed::<1, T>(samples, c, out),
+        2 => pick_fixed::<2, T>(samples, c, out),
+        3 => pick_fixed::<3, T>(samples, c, out),
+        _ => pick_fixed::<4, T>(samples, c, out),
     }
 }
 

@@ -500,17 +500,7 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    fn noise(len: usize, seed: u64) -> Vec<i16> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((s >> 33) % 2041) as i16 - 1020
-            })
-            .collect()
-    }
+    use crate::wpt_planes::tests::fixed_noise as noise;
 
     /// One output of each filter as the definition writes it, in one lane.
     fn plain(x: &[i16], k: usize) -> (i16, i16) {
