@@ -44,18 +44,19 @@ pub fn forward_2d(
 
 /// [`forward_2d`] of planes whose rows `fill_row(plane, row, out)` writes as the
 /// transform needs them (the caller's own layout, such as an image's interleaved,
-/// unpadded samples, is read where it lies, with no planar copy made first).
-pub fn forward_2d_planes(
+/// unpadded samples, is read where it lies, with no planar copy made first), in floats
+/// or in fixed point ([`Sample`]).
+pub fn forward_2d_planes<S: Sample>(
     split: Split,
-    fill_row: impl Fn(usize, usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
+    fill_row: impl Fn(usize, usize, &mut [S]) + Sync,
+) -> Vec<S> {
     let offsets = split.row_offsets();
     let lw = split.packet_shape().1;
     by_latent_rows(
         split,
         &fill_row,
         offsets.len(),
-        |packets, out: &mut [f32]| {
+        |packets: &[S], out: &mut [S]| {
             for (&at, o) in offsets.iter().zip(out.chunks_exact_mut(lw)) {
                 o.copy_from_slice(&packets[at..][..lw]);
             }

@@ -87,6 +87,24 @@ fn stages(c: &mut Criterion) {
     g.bench_function("wpt forward", |b| {
         b.iter(|| wpt_planes::forward_2d(black_box(planes.clone()), 3, h, w, levels))
     });
+    // What the image encoder runs: the same transform in 16-bit fixed point.
+    let split = wpt_planes::Split {
+        channels: 3,
+        height: h,
+        width: w,
+        levels,
+    };
+    let fixed: Vec<i16> = planes
+        .iter()
+        .map(|&v| (v * walloc_core::wpt_fixed::ONE).round() as i16)
+        .collect();
+    g.bench_function("wpt forward (fixed point)", |b| {
+        b.iter(|| {
+            wpt_planes::forward_2d_planes(split, |c, r, out: &mut [i16]| {
+                out.copy_from_slice(&black_box(&fixed)[(c * h + r) * w..][..w])
+            })
+        })
+    });
     g.bench_function("wpt inverse", |b| {
         b.iter(|| wpt_planes::inverse_2d(black_box(packets.clone()), 3, ph, pw, levels))
     });
