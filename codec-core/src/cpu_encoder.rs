@@ -65,18 +65,17 @@ enum Weights {
 impl Weights {
     /// The `cout × cin` weights, row-major, that each call of `values` gives: sparse where
     /// at most one weight in eight is nonzero (below that, skipping the zeros beats the
-    /// matrix products' speed per multiply-add), and only then copied whole. `values` is
-    /// read twice (the count of nonzeros decides the layout), so that a model's bytes are
-    /// read where they lie: a dense copy of the shipped models' projection (147 KB) left
-    /// a hole in the heap below an encode's buffers, which then reached one more huge
-    /// page of fresh memory (docs/performance.md).
+    /// matrix products' speed per multiply-add), and only then copied whole. The nonzero
+    /// weights are gathered in one pass, given up for a second, dense one as soon as
+    /// they are too many: so a model's bytes are read where they lie, as a dense copy of
+    /// the shipped models' projection (147 KB) left a hole in the heap below an encode's
+    /// buffers, which then reached one more huge page of fresh memory, and read once
+    /// (a first pass counting the nonzeros took 0.05 ms of the model's load, which an
+    /// encode waits for; docs/performance.md).
     fn new<I: Iterator<Item = f32>>(values: impl Fn() -> I, cout: usize, cin: usize) -> Self {
-        let nonzero = values().filter(|&w| w != 0.0).count();
-        if nonzero * 8 > cout * cin {
-            return Self::Dense(values().collect());
-        }
+        let most = cout * cin / 8;
         let mut starts = Vec::with_capacity(cout + 1);
-        let mut terms = Vec::with_capacity(nonzero);
+        let mut terms = Vec::new();
         starts.push(0);
         let mut all = values();
         for _ in 0..cout {
@@ -86,6 +85,9 @@ impl Weights {
                     .enumerate()
                     .filter(|&(_, w)| w != 0.0),
             );
+            if terms.len() > most {
+                return Self::Dense(values().collect());
+            }
             starts.push(terms.len());
         }
         Self::Sparse { starts, terms }
