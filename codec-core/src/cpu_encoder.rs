@@ -303,7 +303,7 @@ impl CpuEncoder {
         out: &mut [S],
     ) {
         let positions = packets.positions;
-        let (mut z, mut wide) = ([0.0f32; CHUNK], [0i32; CHUNK]);
+        let mut z = [0.0f32; CHUNK];
         // Fixed-point samples' scale goes into the weights (1 for floats).
         let unit = 1.0 / X::ONE;
         for (c, plane) in out.chunks_exact_mut(positions).enumerate() {
@@ -323,7 +323,7 @@ impl CpuEncoder {
                         }
                     }
                 }
-                S::store(&self.search, z, b, dst, &mut wide);
+                S::store(&self.search, z, b, dst);
             }
         }
     }
@@ -341,7 +341,6 @@ impl CpuEncoder {
         let m = out.len() / positions;
         // A block's products at most; a row of packets is often narrower.
         let mut z = vec![0.0f32; m * BLOCK.min(positions)];
-        let mut wide = [0i32; BLOCK];
         for j0 in (0..positions).step_by(BLOCK) {
             let n = BLOCK.min(positions - j0);
             // z (m × n) = the weights' rows first.. (m × cin) · the packets' columns
@@ -357,13 +356,7 @@ impl CpuEncoder {
             );
             for (c, row) in z.chunks_exact(n).take(m).enumerate() {
                 let b = self.bias[first + c];
-                S::store(
-                    &self.search,
-                    row,
-                    b,
-                    &mut out[c * positions + j0..][..n],
-                    &mut wide,
-                );
+                S::store(&self.search, row, b, &mut out[c * positions + j0..][..n]);
             }
         }
     }
@@ -371,19 +364,18 @@ impl CpuEncoder {
 
 /// How a symbol is stored: 32 bits, or a byte where the model's symbols fit in one.
 trait Symbol: Copy + Default + Send {
-    /// The symbols of `z` (plus `bias`) into `out`, through `wide` (at least as long)
-    /// where they are narrower than the lookup's.
-    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [Self], wide: &mut [i32]);
+    /// The symbols of `z` (plus `bias`) into `out`.
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [Self]);
 }
 
 impl Symbol for i32 {
-    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i32], _: &mut [i32]) {
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i32]) {
         search.symbols_into(z, bias, out);
     }
 }
 
 impl Symbol for i8 {
-    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i8], _: &mut [i32]) {
+    fn store(search: &SymbolSearch, z: &[f32], bias: f32, out: &mut [i8]) {
         // Only models whose symbols lie in −127..=127 come here (`fits_bytes`).
         search.symbol_bytes_into(z, bias, out);
     }

@@ -138,7 +138,7 @@ impl Model {
             && fixed_point(split)
         {
             // A quarter of the memory of 32-bit symbols, the same payload.
-            let fill_row = |c, r, out: &mut [i16]| padded.fill_fixed(c, r, out);
+            let fill_row = |c, r, out: &mut [i16]| padded.fill_row(c, r, out);
             let symbols = encoder.symbol_bytes_of_rows(split, &fill_row);
             let shape = header.latent_shape.map(|v| v as usize);
             return self.finish_symbols(header, Symbols::Bytes(&symbols), shape);
@@ -171,7 +171,7 @@ impl Model {
         let floats = |c, r, out: &mut [f32]| padded.fill_row(c, r, out);
         match self.cpu_encoder() {
             Some(encoder) if fixed_point(split) => {
-                let fixed = |c, r, out: &mut [i16]| padded.fill_fixed(c, r, out);
+                let fixed = |c, r, out: &mut [i16]| padded.fill_row(c, r, out);
                 Ok((encoder.symbols_of_rows(split, &fixed), [c, h, w]))
             }
             Some(encoder) => Ok((encoder.symbols_of_rows(split, &floats), [c, h, w])),
@@ -741,17 +741,9 @@ impl<'a> PaddedRgb<'a> {
         }
     }
 
-    /// Row `row` of plane `plane` (R, G, B) into `out`, `width` long.
-    fn fill_row(&self, plane: usize, row: usize, out: &mut [f32]) {
-        self.fill(plane, row, out)
-    }
-
-    /// [`fill_row`](Self::fill_row) in fixed point ([`crate::wpt_fixed`]).
-    fn fill_fixed(&self, plane: usize, row: usize, out: &mut [i16]) {
-        self.fill(plane, row, out)
-    }
-
-    fn fill<V: Value>(&self, plane: usize, row: usize, out: &mut [V]) {
+    /// Row `row` of plane `plane` (R, G, B) into `out`, `width` long, in floats or in
+    /// fixed point ([`Value`]).
+    fn fill_row<V: Value>(&self, plane: usize, row: usize, out: &mut [V]) {
         let (w, ch) = (self.image.width as usize, self.image.channels as usize);
         let c = if ch >= 3 { plane } else { 0 };
         let y = signal::reflect_index(row as isize - self.top as isize, self.image.height as usize);
@@ -1044,7 +1036,7 @@ mod tests {
             }
             let mut rows = vec![0i16; 3 * ph * pw];
             for (r, out) in rows.chunks_exact_mut(pw).enumerate() {
-                padded.fill_fixed(r / ph, r % ph, out);
+                padded.fill_row(r / ph, r % ph, out);
             }
             let rows: Vec<f32> = rows.iter().map(|&v| f32::from(v)).collect();
             assert_eq!(
