@@ -299,6 +299,9 @@ pub(crate) fn zeroed<T: Copy + Default>(part: &mut [core::mem::MaybeUninit<T>]) 
 /// function, not a closure handed to an AVX2 frame: the optimiser did not inline such
 /// closures (the wavelet loops and the decoder's transforms ran four-wide that way).
 ///
+/// A function may take one type parameter (`fn f<T: Bound>(...)`), as the entropy
+/// coder's passes over symbols of either width do.
+///
 /// Written `wide_vectors! { avx512; fn ... }`, the body is compiled a third time, for
 /// AVX-512, which runs where the CPU has it. Only for the functions measured faster so
 /// (on this project's Zen 4 machine the rows' wavelet transform and the symbol search
@@ -314,16 +317,16 @@ macro_rules! wide_vectors {
     ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
         $crate::cores::wide_vectors!(@with [] $(#[$meta])* $vis fn $($rest)*);
     };
-    (@with [$($widest:ident)?] $(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+    (@with [$($widest:ident)?] $(#[$meta:meta])* $vis:vis fn $name:ident $(<$g:ident: $bound:path>)? ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body($($arg: $ty),*) $(-> $ret)? $body
+            fn body $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                $crate::cores::wide_vectors!(@$($widest)? ($($arg: $ty),*) $(-> $ret)?);
+                $crate::cores::wide_vectors!(@$($widest)? [$($g: $bound)?] ($($arg: $ty),*) $(-> $ret)?);
                 #[target_feature(enable = "avx2")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
+                fn avx2 $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx2") {
@@ -335,10 +338,10 @@ macro_rules! wide_vectors {
         }
     };
     // Without `avx512;`: no third copy.
-    (@ ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {};
-    (@avx512 ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+    (@ [$($g:ident: $bound:path)?] ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {};
+    (@avx512 [$($g:ident: $bound:path)?] ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
-        fn avx512($($arg: $ty),*) $(-> $ret)? {
+        fn avx512 $(<$g: $bound>)? ($($arg: $ty),*) $(-> $ret)? {
             body($($arg),*)
         }
         if std::arch::is_x86_feature_detected!("avx512f")

@@ -679,19 +679,9 @@ pub(crate) fn smallest_block(height: usize, width: usize) -> usize {
     least(height, bh) * least(width, bw)
 }
 
-crate::cores::wide_vectors! {
-    /// `wide[i] = narrow[i]` (as long), compiled for AVX2 too: eight values a step
-    /// instead of four, for every coded channel of an encode (0.7% of its samples).
-    fn widen(narrow: &[i8], wide: &mut [i32]) {
-        for (w, &n) in wide.iter_mut().zip(narrow) {
-            *w = i32::from(n);
-        }
-    }
-}
-
 /// For each [`zero_block`] of a `height × width` plane, in row-major order, whether it
 /// holds a nonzero symbol.
-fn nonzero_blocks(plane: &[i32], height: usize, width: usize) -> Vec<bool> {
+fn nonzero_blocks<S: Symbol>(plane: &[S], height: usize, width: usize) -> Vec<bool> {
     let (bh, bw) = zero_block(height);
     let across = width.div_ceil(bw);
     let mut flags = alloc::vec![false; height.div_ceil(bh) * across];
@@ -704,9 +694,9 @@ fn nonzero_blocks(plane: &[i32], height: usize, width: usize) -> Vec<bool> {
 crate::cores::wide_vectors! {
     /// Sets `flags[b]` where block b of `bw` values of `row` holds a nonzero one, compiled
     /// for AVX2 too ([`nonzero_blocks`]).
-    fn mark_nonzero(row: &[i32], bw: usize, flags: &mut [bool]) {
+    fn mark_nonzero<S: Symbol>(row: &[S], bw: usize, flags: &mut [bool]) {
         for (flag, block) in flags.iter_mut().zip(row.chunks(bw)) {
-            *flag |= block.iter().fold(0, |any, &s| any | s) != 0;
+            *flag |= block.iter().fold(0, |any, &s| any | s.into()) != 0;
         }
     }
 }
@@ -848,23 +838,6 @@ impl Symbols<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Symbols `range` as 32-bit values: borrowed where they are, widened into `wide`
-    /// where they are bytes.
-    pub(crate) fn wide<'b>(
-        &'b self,
-        range: core::ops::Range<usize>,
-        wide: &'b mut Vec<i32>,
-    ) -> &'b [i32] {
-        match self {
-            Self::Wide(s) => &s[range],
-            Self::Bytes(s) => {
-                wide.resize(range.len(), 0);
-                widen(&s[range], wide);
-                wide
-            }
-        }
-    }
 }
 
 /// Range codes the channels `coded` (ascending) of `symbols`, laid out and checked as
@@ -882,49 +855,102 @@ pub(crate) fn encode_channels(
     // one pass of their own, and the coding loop only looks up and codes: the neighbour
     // sums no longer wait on the coder, nor the coder on them.
     let (per_channel, k) = (shape.height * shape.width, shape.contexts);
-    let mut contexts = alloc::vec![0u8; per_channel];
-    let mut mags =
-        alloc::vec![0u32; if k > 1 { (shape.height + 2) * (shape.width + 3) } else { 0 }];
-    let mut wide = Vec::new();
-    let mut runs = Vec::new();
+    let mut scratch = Scratch {
+        contexts: alloc::vec![0u8; per_channel],
+        mags: alloc::vec![0u32; if k > 1 { (shape.height + 2) * (shape.width + 3) } else { 0 }],
+        runs: Vec::new(),
+    };
     for c in coded.into_iter().filter(|_| per_channel > 0) {
-        let plane = symbols.wide(c * per_channel..(c + 1) * per_channel, &mut wide);
-        if k > 1 {
-            plane_contexts(plane, shape.width, k, &mut mags, &mut contexts);
-        }
-        let tables = &tables[c * k..][..k];
-        runs.clear();
-        if blocks == Blocks::Every {
-            runs.extend(
-                (0..per_channel)
-                    .step_by(RUN)
-                    .map(|s| (s, (s + RUN).min(per_channel))),
-            );
-        } else {
-            let (height, width) = (shape.height, shape.width);
-            let flags = nonzero_blocks(plane, height, width);
-            let mut set = 0;
-            for (seen, &flag) in flags.iter().enumerate() {
-                code_flag(&mut encoder, BlockFlag::after(set, seen as u64), flag)?;
-                set += u64::from(flag);
-            }
-            // The coded symbols: each row's parts of the blocks whose flags are set.
-            let (bh, bw) = zero_block(height);
-            let across = width.div_ceil(bw);
-            for row in 0..height {
-                let flags = &flags[row / bh * across..][..across];
-                for (b, _) in flags.iter().enumerate().filter(|&(_, &f)| f) {
-                    let (start, end) =
-                        (row * width + b * bw, row * width + (b * bw + bw).min(width));
-                    runs.extend((start..end).step_by(RUN).map(|s| (s, (s + RUN).min(end))));
-                }
-            }
-        }
-        code_runs(&mut encoder, plane, &contexts, &runs, tables, c)?;
+        let range = c * per_channel..(c + 1) * per_channel;
+        match symbols {
+            Symbols::Wide(s) => code_plane(
+                &mut encoder,
+                &s[range],
+                tables,
+                shape,
+                c,
+                blocks,
+                &mut scratch,
+            ),
+            Symbols::Bytes(s) => code_plane(
+                &mut encoder,
+                &s[range],
+                tables,
+                shape,
+                c,
+                blocks,
+                &mut scratch,
+            ),
+        }?;
     }
     encoder
         .into_compressed()
         .map_err(|_| EntropyError::CorruptPayload("encoder backend failed"))
+}
+
+/// A symbol as the encoder holds it: 32 bits, or one byte where the model's symbols fit
+/// ([`Symbols`]). The coder's passes read either as they are, with no copy widened.
+pub(crate) trait Symbol: Copy + Into<i32> {}
+
+impl Symbol for i8 {}
+impl Symbol for i32 {}
+
+/// What [`encode_channels`] keeps from plane to plane: each symbol's context, the
+/// bordered magnitudes they are found from, and the runs of coded symbols.
+struct Scratch {
+    contexts: Vec<u8>,
+    mags: Vec<u32>,
+    runs: Vec<(usize, usize)>,
+}
+
+/// Codes channel `c`'s `plane` into `encoder`, with the channel's tables: its block flags
+/// where `blocks` has them, then its symbols that are not in all-zero blocks.
+fn code_plane<S: Symbol>(
+    encoder: &mut RangeEncoder<u32, u64>,
+    plane: &[S],
+    tables: &[SymbolTable],
+    shape: &PlaneShape,
+    c: usize,
+    blocks: Blocks,
+    scratch: &mut Scratch,
+) -> Result<(), EntropyError> {
+    let (per_channel, k) = (plane.len(), shape.contexts);
+    let Scratch {
+        contexts,
+        mags,
+        runs,
+    } = scratch;
+    if k > 1 {
+        plane_contexts(plane, shape.width, k, mags, contexts);
+    }
+    let tables = &tables[c * k..][..k];
+    runs.clear();
+    if blocks == Blocks::Every {
+        runs.extend(
+            (0..per_channel)
+                .step_by(RUN)
+                .map(|s| (s, (s + RUN).min(per_channel))),
+        );
+    } else {
+        let (height, width) = (shape.height, shape.width);
+        let flags = nonzero_blocks(plane, height, width);
+        let mut set = 0;
+        for (seen, &flag) in flags.iter().enumerate() {
+            code_flag(encoder, BlockFlag::after(set, seen as u64), flag)?;
+            set += u64::from(flag);
+        }
+        // The coded symbols: each row's parts of the blocks whose flags are set.
+        let (bh, bw) = zero_block(height);
+        let across = width.div_ceil(bw);
+        for row in 0..height {
+            let flags = &flags[row / bh * across..][..across];
+            for (b, _) in flags.iter().enumerate().filter(|&(_, &f)| f) {
+                let (start, end) = (row * width + b * bw, row * width + (b * bw + bw).min(width));
+                runs.extend((start..end).step_by(RUN).map(|s| (s, (s + RUN).min(end))));
+            }
+        }
+    }
+    code_runs(encoder, plane, contexts, runs, tables, c)
 }
 
 /// The most symbols [`code_runs`] takes in one run.
@@ -946,9 +972,9 @@ const RUN: usize = 64;
 /// growing `Vec` needs, with the model's checks on the way: 14% of a whole `walloc
 /// encode`'s CPU time, 11% now. constriction still decodes, and still seals the stream.
 #[inline(never)]
-fn code_runs(
+fn code_runs<S: Symbol>(
     encoder: &mut RangeEncoder<u32, u64>,
-    plane: &[i32],
+    plane: &[S],
     contexts: &[u8],
     runs: &[(usize, usize)],
     tables: &[SymbolTable],
@@ -969,6 +995,7 @@ fn code_runs(
     for &(start, end) in runs {
         let mut n = 0;
         for (&symbol, &ctx) in plane[start..end].iter().zip(&contexts[start..end]) {
+            let symbol: i32 = symbol.into();
             let (min, Cumulative(cdf)) = made[usize::from(ctx)];
             // One check for both ends of the symbol's share (a symbol below the table's
             // lowest wraps to an index far past its end).
@@ -1183,12 +1210,12 @@ crate::cores::wide_vectors! {
     /// scratch for the bordered magnitudes. The bit length is read off the sum's float
     /// exponent rather than counted with `leading_zeros`, which has no vector instruction
     /// before AVX-512: so a row's contexts are computed eight at a time.
-    fn plane_contexts(plane: &[i32], width: usize, contexts: usize, mags: &mut [u32], out: &mut [u8]) {
+    fn plane_contexts<S: Symbol>(plane: &[S], width: usize, contexts: usize, mags: &mut [u32], out: &mut [u8]) {
         let pw = width + 3;
         for (row, values) in plane.chunks_exact(width).enumerate() {
             let m = &mut mags[(row + 2) * pw + 2..][..width];
-            for (m, v) in m.iter_mut().zip(values) {
-                *m = v.unsigned_abs();
+            for (m, &v) in m.iter_mut().zip(values) {
+                *m = v.into().unsigned_abs();
             }
         }
         let last = (contexts - 1) as i32;
