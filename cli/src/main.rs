@@ -130,6 +130,16 @@ enum Command {
 
 fn main() -> ExitCode {
     tuning::keep_freed_memory();
+    // The commands that work on two cores start their second thread at once, beside the
+    // arguments' parsing (`cores::start_helper`); a look at the first argument is enough
+    // to know, and a wrong guess costs a sleeping thread.
+    if let Some("encode" | "decode") = std::env::args_os()
+        .nth(1)
+        .as_deref()
+        .and_then(|a| a.to_str())
+    {
+        walloc_core::cores::start_helper();
+    }
     let command = Cli::parse().command;
     // `walloc encode` starts the handler beside its model's load, off its critical path.
     if !matches!(command, Command::Encode { .. }) {
