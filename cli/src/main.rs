@@ -141,10 +141,7 @@ fn main() -> ExitCode {
         walloc_core::cores::start_helper();
     }
     let command = Cli::parse().command;
-    // `walloc encode` starts the handler beside its model's load, off its critical path.
-    if !matches!(command, Command::Encode { .. }) {
-        media::exit_cleanly_on_interrupt();
-    }
+    media::exit_cleanly_on_interrupt();
     let result = run(command);
     // The helper thread asleep before the process ends, which then ends sooner.
     walloc_core::cores::rest();
@@ -201,10 +198,7 @@ fn run(command: Command) -> Result<usize, String> {
                         }
                         model
                     },
-                    || {
-                        media::exit_cleanly_on_interrupt();
-                        Signal::read(kind, input, &limits)
-                    },
+                    || Signal::read(kind, input, &limits),
                 );
                 let (model, signal) = (model?, signal?);
                 let bytes = match &signal {
