@@ -843,12 +843,15 @@ pub(crate) fn encode_channels(
     coded: impl IntoIterator<Item = usize>,
     blocks: Blocks,
 ) -> Result<Vec<u32>, EntropyError> {
-    let mut encoder = RangeEncoder::<u32, u64>::new();
     // Every symbol is known before coding starts, so a channel's contexts are computed in
     // one pass of their own, and the coding loop only looks up and codes: the neighbour
     // sums no longer wait on the coder, nor the coder on them.
     let (per_channel, k) = (shape.height * shape.width, shape.contexts);
-    let mut scratch = Scratch {
+    let mut planes = PlaneCoder {
+        encoder: RangeEncoder::new(),
+        tables,
+        shape,
+        blocks,
         contexts: alloc::vec![0u8; per_channel],
         mags: alloc::vec![0u32; if k > 1 { (shape.height + 2) * (shape.width + 3) } else { 0 }],
         runs: Vec::new(),
@@ -856,27 +859,12 @@ pub(crate) fn encode_channels(
     for c in coded.into_iter().filter(|_| per_channel > 0) {
         let range = c * per_channel..(c + 1) * per_channel;
         match symbols {
-            Symbols::Wide(s) => code_plane(
-                &mut encoder,
-                &s[range],
-                tables,
-                shape,
-                c,
-                blocks,
-                &mut scratch,
-            ),
-            Symbols::Bytes(s) => code_plane(
-                &mut encoder,
-                &s[range],
-                tables,
-                shape,
-                c,
-                blocks,
-                &mut scratch,
-            ),
+            Symbols::Wide(s) => planes.code(c, &s[range]),
+            Symbols::Bytes(s) => planes.code(c, &s[range]),
         }?;
     }
-    encoder
+    planes
+        .encoder
         .into_compressed()
         .map_err(|_| EntropyError::CorruptPayload("encoder backend failed"))
 }
@@ -907,62 +895,65 @@ impl Symbol for i32 {
     }
 }
 
-/// What [`encode_channels`] keeps from plane to plane: each symbol's context, the
-/// bordered magnitudes they are found from, and the runs of coded symbols.
-struct Scratch {
+/// [`encode_channels`]' coder, and what it keeps from plane to plane: each symbol's
+/// context, the bordered magnitudes they are found from, and the runs of coded symbols.
+struct PlaneCoder<'a> {
+    encoder: RangeEncoder<u32, u64>,
+    tables: &'a [SymbolTable],
+    shape: &'a PlaneShape,
+    blocks: Blocks,
     contexts: Vec<u8>,
     mags: Vec<u32>,
     runs: Vec<(usize, usize)>,
 }
 
-/// Codes channel `c`'s `plane` into `encoder`, with the channel's tables: its block flags
-/// where `blocks` has them, then its symbols that are not in all-zero blocks.
-fn code_plane<S: Symbol>(
-    encoder: &mut RangeEncoder<u32, u64>,
-    plane: &[S],
-    tables: &[SymbolTable],
-    shape: &PlaneShape,
-    c: usize,
-    blocks: Blocks,
-    scratch: &mut Scratch,
-) -> Result<(), EntropyError> {
-    let (per_channel, k) = (plane.len(), shape.contexts);
-    let Scratch {
-        contexts,
-        mags,
-        runs,
-    } = scratch;
-    if k > 1 {
-        plane_contexts(plane, shape.width, k, mags, contexts);
-    }
-    let tables = &tables[c * k..][..k];
-    runs.clear();
-    if blocks == Blocks::Every {
-        runs.extend(
-            (0..per_channel)
-                .step_by(RUN)
-                .map(|s| (s, (s + RUN).min(per_channel))),
-        );
-    } else {
-        let (height, width) = (shape.height, shape.width);
-        let flags = nonzero_blocks(plane, height, width);
-        let mut set = 0;
-        for (seen, &flag) in flags.iter().enumerate() {
-            code_flag(encoder, BlockFlag::after(set, seen as u64), flag)?;
-            set += u64::from(flag);
+impl PlaneCoder<'_> {
+    /// Codes channel `c`'s `plane`, with the channel's tables: its block flags where the
+    /// format has them, then its symbols that are not in all-zero blocks.
+    fn code<S: Symbol>(&mut self, c: usize, plane: &[S]) -> Result<(), EntropyError> {
+        let Self {
+            encoder,
+            tables,
+            shape,
+            blocks,
+            contexts,
+            mags,
+            runs,
+        } = self;
+        let (per_channel, k) = (plane.len(), shape.contexts);
+        if k > 1 {
+            plane_contexts(plane, shape.width, k, mags, contexts);
         }
-        // The coded symbols: each row's parts of the blocks whose flags are set.
-        let (bh, bw) = zero_block(height);
-        let across = width.div_ceil(bw);
-        for row in 0..height {
-            let flags = &flags[row / bh * across..][..across];
-            for (b, _) in flags.iter().enumerate().filter(|&(_, &f)| f) {
-                let (start, end) = (row * width + b * bw, row * width + (b * bw + bw).min(width));
-                runs.extend((start..end).step_by(RUN).map(|s| (s, (s + RUN).min(end))));
+        let tables = &tables[c * k..][..k];
+        runs.clear();
+        if *blocks == Blocks::Every {
+            runs.extend(
+                (0..per_channel)
+                    .step_by(RUN)
+                    .map(|s| (s, (s + RUN).min(per_channel))),
+            );
+        } else {
+            let (height, width) = (shape.height, shape.width);
+            let flags = nonzero_blocks(plane, height, width);
+            let mut set = 0;
+            for (seen, &flag) in flags.iter().enumerate() {
+                code_flag(encoder, BlockFlag::after(set, seen as u64), flag)?;
+                set += u64::from(flag);
+            }
+            // The coded symbols: each row's parts of the blocks whose flags are set.
+            let (bh, bw) = zero_block(height);
+            let across = width.div_ceil(bw);
+            for row in 0..height {
+                let flags = &flags[row / bh * across..][..across];
+                for (b, _) in flags.iter().enumerate().filter(|&(_, &f)| f) {
+                    let (start, end) =
+                        (row * width + b * bw, row * width + (b * bw + bw).min(width));
+                    runs.extend((start..end).step_by(RUN).map(|s| (s, (s + RUN).min(end))));
+                }
             }
         }
+        code_runs(encoder, plane, contexts, runs, tables, c)
     }
-    code_runs(encoder, plane, contexts, runs, tables, c)
 }
 
 /// The most symbols [`code_runs`] takes in one run.
