@@ -123,9 +123,8 @@ fn netpbm_from<R: std::io::BufRead>(input: R, limits: &Limits) -> Result<RasterI
         (PnmSubtype::Graymap(SampleEncoding::Binary), 255) => 1,
         _ => return raster_from(decoder, limits),
     };
-    let (width, height) = decoder.dimensions();
-    check_size(width, height, decoder.total_bytes(), limits)?;
-    let len = decoder.total_bytes();
+    let ((width, height), len) = (decoder.dimensions(), decoder.total_bytes());
+    check_size(width, height, len, limits)?;
     let (input, _) = decoder.into_inner();
     let mut samples = Vec::new();
     samples
@@ -356,7 +355,7 @@ pub fn refuse_overwrite(path: &Path, force: bool) -> Result<(), String> {
 }
 
 /// Held while an output is written and renamed into place: one output at a time.
-static WRITING: Mutex<()> = Mutex::new(());
+static WRITERS: Mutex<()> = Mutex::new(());
 
 /// Makes Ctrl-C (SIGINT) end the process between output writes, with status 130 and
 /// "walloc: interrupted": every output finished so far stays, the one being written is
@@ -375,7 +374,7 @@ pub fn exit_cleanly_on_interrupt() {
         let handled = interrupt::install();
         #[cfg(not(unix))]
         let handled = ctrlc::set_handler(|| {
-            let _writing = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+            let _writing = WRITERS.lock().unwrap_or_else(PoisonError::into_inner);
             eprintln!("walloc: interrupted");
             std::process::exit(130);
         });
@@ -447,7 +446,7 @@ mod interrupt {
     }
 
     /// An output being written, from its temporary file to its rename: Ctrl-C meanwhile
-    /// ends the process when this is dropped. Writers take turns (`WRITING`'s lock).
+    /// ends the process when this is dropped. Writers take turns (`WRITERS`' lock).
     pub(super) struct Writing(());
 
     impl Writing {
@@ -479,7 +478,7 @@ mod interrupt {
 /// [`exit_cleanly_on_interrupt`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     exit_cleanly_on_interrupt();
-    let _turn = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
+    let _turn = WRITERS.lock().unwrap_or_else(PoisonError::into_inner);
     #[cfg(unix)]
     let _writing = interrupt::Writing::begin();
     let dir = path
@@ -578,10 +577,20 @@ mod tests {
         bytes
     }
 
-    /// What the image crate decodes `bytes` to, as walloc holds an image.
+    /// What the image crate's own decode of `bytes` gives, as walloc holds an image.
     fn as_the_crate_reads(bytes: &[u8]) -> RasterImage {
-        let decoder = image::codecs::pnm::PnmDecoder::new(Cursor::new(bytes)).unwrap();
-        raster_from(decoder, &Limits::default()).unwrap()
+        let img = image::load_from_memory(bytes).unwrap();
+        let (width, height, channels) = (img.width(), img.height(), img.color().channel_count());
+        let samples = match img {
+            image::DynamicImage::ImageRgb16(i) => i.into_raw().into(),
+            other => other.into_bytes().into(),
+        };
+        RasterImage {
+            width,
+            height,
+            channels,
+            samples,
+        }
     }
 
     /// 8-bit binary PPM and PGM, read straight into the raster, give what the image

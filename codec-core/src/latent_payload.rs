@@ -76,16 +76,13 @@ fn channel_work(symbols: Symbols, shape: &PlaneShape) -> Vec<u64> {
 
 /// [`channel_work`] of the whole planes of `per_channel` symbols (of either width) that
 /// `symbols` holds, into `work`, a value per plane.
-fn work_of<S>(symbols: &[S], per_channel: usize, work: &mut [u64])
-where
-    S: Copy + Default + PartialEq + core::ops::BitOr<Output = S>,
-{
+fn work_of<S: entropy::Symbol>(symbols: &[S], per_channel: usize, work: &mut [u64]) {
     for (plane, work) in symbols.chunks_exact(per_channel).zip(work) {
-        // OR-ed a block at a time, which vectorises, where `all` went a value at a
+        // A block at a time, OR-ed, which vectorises, where `all` went a value at a
         // time: a photo has dozens of all-zero planes, read whole.
         let busy: usize = plane
             .chunks(256)
-            .filter(|block| block.iter().fold(S::default(), |any, &s| any | s) != S::default())
+            .filter(|block| S::any_nonzero(block))
             .map(<[S]>::len)
             .sum();
         *work = if busy == 0 {
