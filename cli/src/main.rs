@@ -5,11 +5,16 @@
 mod eval;
 mod models;
 mod npy;
+// The static musl build's heap; built on every Linux so that its tests run in the glibc
+// build too.
+#[cfg(target_os = "linux")]
+#[cfg_attr(not(target_env = "musl"), allow(dead_code))]
+mod span_heap;
 mod tuning;
 
 /// Huge pages for the large buffers (cli/src/tuning.rs).
 #[global_allocator]
-static ALLOCATOR: tuning::HugePages = tuning::HugePages;
+static ALLOCATOR: tuning::Heap = tuning::heap();
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

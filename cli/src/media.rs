@@ -531,9 +531,11 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
         CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::ErrorKind::InvalidInput)
     };
     let (a, b) = (c(a)?, c(b)?);
-    // SAFETY: two NUL-terminated paths that outlive the call.
+    // SAFETY: two NUL-terminated paths that outlive the call. (The system call itself:
+    // musl has no `renameat2` wrapper.)
     let done = unsafe {
-        libc::renameat2(
+        libc::syscall(
+            libc::SYS_renameat2,
             libc::AT_FDCWD,
             a.as_ptr(),
             libc::AT_FDCWD,

@@ -12,6 +12,7 @@
 //! thresholds with `mallopt`, the huge pages by asking for them (`madvise`) on each large
 //! block as it is allocated, before anything touches it.
 
+#[cfg(not(all(target_os = "linux", target_env = "musl")))]
 use std::alloc::{GlobalAlloc, Layout, System};
 
 /// Freed memory is kept (not trimmed below 1 GiB), blocks up to 512 MiB come from the
@@ -62,20 +63,22 @@ pub fn keep_freed_memory() {
 }
 
 /// The heap grown and advised at start: an encode of a 768×512 photo fits in it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const HEAP_START: usize = 64 << 20;
 
 /// The system allocator, with transparent huge pages asked for on every block of at
 /// least one huge page: the kernel then fills it 2 MiB at a time instead of 4 KiB
 /// (Debian's default `transparent_hugepage/enabled` is `madvise`: only asked-for memory).
+#[cfg(not(all(target_os = "linux", target_env = "musl")))]
 pub struct HugePages;
 
 /// A huge page on x86-64 and aarch64 with 4 KiB pages; blocks smaller than this are left
 /// alone.
-const HUGE_PAGE: usize = 2 << 20;
+pub const HUGE_PAGE: usize = 2 << 20;
 
 /// Asks for huge pages on the whole huge pages inside `[ptr, ptr + len)`: a hint, so a
 /// failure changes nothing but speed.
-fn advise(ptr: *mut u8, len: usize) {
+pub fn advise(ptr: *mut u8, len: usize) {
     #[cfg(target_os = "linux")]
     if !ptr.is_null() && len >= HUGE_PAGE {
         let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
@@ -93,6 +96,7 @@ fn advise(ptr: *mut u8, len: usize) {
 }
 
 // SAFETY: every call is passed to `System` unchanged; `advise` only adds a hint.
+#[cfg(not(all(target_os = "linux", target_env = "musl")))]
 unsafe impl GlobalAlloc for HugePages {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let ptr = unsafe { System.alloc(layout) };
@@ -117,4 +121,20 @@ unsafe impl GlobalAlloc for HugePages {
         advise(ptr, new_size);
         ptr
     }
+}
+
+/// The global allocator: glibc's, advised for huge pages, or in the static musl build
+/// talc's on spans of huge pages (cli/src/span_heap.rs).
+#[cfg(not(all(target_os = "linux", target_env = "musl")))]
+pub type Heap = HugePages;
+
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+pub type Heap = crate::span_heap::SpanHeap;
+
+/// The global allocator, ready to be a `static`.
+pub const fn heap() -> Heap {
+    #[cfg(not(all(target_os = "linux", target_env = "musl")))]
+    return HugePages;
+    #[cfg(all(target_os = "linux", target_env = "musl"))]
+    return crate::span_heap::SpanHeap::new();
 }

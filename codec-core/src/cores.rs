@@ -190,7 +190,8 @@ fn spawn_elsewhere<'a, T: Send + 'a>(
     #[cfg(target_os = "linux")]
     if let Some(cores) = &elsewhere {
         use std::os::unix::thread::JoinHandleExt;
-        affinity::set(Some(handle.as_pthread_t()), cores);
+        // std's handle is an integer; musl's `pthread_t` is a pointer.
+        affinity::set(Some(handle.as_pthread_t() as libc::pthread_t), cores);
     }
     handle
 }

@@ -1034,7 +1034,7 @@ fn code_runs<S: Symbol>(
                 }
             }
         }
-        words.extend_from_slice(&out[..n]);
+        put_out(&mut words, &out, n);
     }
     *encoder = Coder {
         words,
@@ -1045,6 +1045,33 @@ fn code_runs<S: Symbol>(
     }
     .into_encoder()?;
     Ok(())
+}
+
+/// Appends a run's `n` words, the first `n` of `out`, to `words`.
+///
+/// A run puts out a word or two (5 841 words from 4 978 runs in a 741×500 encode): up to
+/// four are copied as four, one move, where a copy of `n` was a call to the C library's
+/// `memcpy`, whose static musl build starts `rep movsq` even for one word
+/// (docs/performance.md, twentieth session).
+#[inline(always)]
+fn put_out(words: &mut Vec<u32>, out: &[u32; RUN], n: usize) {
+    const FEW: usize = 4;
+    if n <= FEW {
+        words.reserve(FEW);
+        let (len, few) = (words.len(), out.first_chunk::<FEW>().expect("RUN >= FEW"));
+        // SAFETY: `reserve` made room for FEW words past `len`, of which the first `n`
+        // become the vector's (the others are spare capacity, written but not owned).
+        unsafe {
+            words
+                .as_mut_ptr()
+                .add(len)
+                .cast::<[u32; FEW]>()
+                .write_unaligned(*few);
+            words.set_len(len + n);
+        }
+    } else {
+        words.extend_from_slice(&out[..n]);
+    }
 }
 
 /// The cumulative frequencies of `symbol`'s share in the table of context `ctx` (of
