@@ -191,7 +191,7 @@ fn an_interrupted_batch_keeps_finished_files_and_leaves_no_temporaries() {
     assert!(one.status.success());
     let reference = std::fs::read(&single).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_walloc"))
+    let mut child = Command::new(walloc_bin())
         .args([
             "encode",
             "-q",

@@ -1,11 +1,14 @@
-//! `walloc` on Linux with glibc is linked statically and position-dependent (cli/build.rs):
-//! no interpreter, no dynamic section, loaded at a fixed address. The static link is
-//! worth 0.3–0.45 ms of every command (docs/performance.md); this checks the build still
-//! gives it (the other tests run that binary).
+//! `walloc` on Linux with glibc is linked statically and position-dependent (cli/build.rs),
+//! and so is the static musl build (scripts/static-build.sh, .cargo/config.toml): no
+//! interpreter, no dynamic section, loaded at a fixed address. The static link is worth
+//! 0.3–0.45 ms of every command (docs/performance.md); this checks the build still gives
+//! it (the other tests run that binary; with `WALLOC_BIN` set, that one).
 
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
 use std::io::Read;
+
+mod common;
 
 /// The ELF program header types this test looks for.
 const PT_LOAD: u32 = 1;
@@ -15,7 +18,7 @@ const PT_INTERP: u32 = 3;
 const ET_EXEC: u16 = 2;
 
 /// The binary's ELF type and the types of its program headers.
-fn program_headers(path: &str) -> (u16, Vec<u32>) {
+fn program_headers(path: &std::path::Path) -> (u16, Vec<u32>) {
     let mut head = vec![0u8; 64 << 10];
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
@@ -35,11 +38,12 @@ fn program_headers(path: &str) -> (u16, Vec<u32>) {
 
 #[test]
 fn walloc_is_static_and_position_dependent() {
-    if option_env!("WALLOC_DYNAMIC").is_some() {
+    let walloc = common::walloc_bin();
+    if option_env!("WALLOC_DYNAMIC").is_some() && std::env::var_os("WALLOC_BIN").is_none() {
         eprintln!("WALLOC_DYNAMIC is set: walloc was linked dynamically on purpose");
         return;
     }
-    let (kind, types) = program_headers(env!("CARGO_BIN_EXE_walloc"));
+    let (kind, types) = program_headers(&walloc);
     assert_eq!(kind, ET_EXEC, "walloc is position-independent");
     assert!(types.contains(&PT_LOAD), "no loadable segment: {types:?}");
     assert!(

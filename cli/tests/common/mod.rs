@@ -27,11 +27,16 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// The `walloc` under test: the one this build made, or the one `WALLOC_BIN` names (CI runs
+/// these tests again against the static musl build, scripts/static-build.sh).
+pub fn walloc_bin() -> PathBuf {
+    std::env::var_os("WALLOC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_walloc").into())
+}
+
 pub fn walloc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_walloc"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(walloc_bin()).args(args).output().unwrap()
 }
 
 /// Succeeds; returns the output.
