@@ -36,8 +36,10 @@ const EDGE: usize = 4096;
 /// block.
 const MARKED_SPANS: usize = 32;
 
-/// talc, locked by a spin lock (the helper thread and the main thread allocate rarely and
-/// briefly; a lock that parks would allocate itself).
+/// talc behind a spin lock: talc takes `lock_api`'s locks, and parking_lot's, which park,
+/// keep a table of parked threads that is itself allocated. walloc's two threads allocate
+/// rarely and briefly; the longest wait is for the other's first touch of a huge page
+/// inside talc (the kernel clears 2 MiB), which a sleeping waiter would wait for too.
 pub struct SpanHeap(lock_api::Mutex<spin::Mutex<()>, talc::Talc<Spans>>);
 
 impl SpanHeap {

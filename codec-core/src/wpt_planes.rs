@@ -977,6 +977,22 @@ pub(crate) mod tests {
     use super::*;
     use burn::tensor::{Device, Tensor, TensorData};
 
+    /// Rows of every length up to past the pieces' limit, at every misalignment of both
+    /// ends, come out whole, and nothing past their end is written.
+    #[test]
+    fn rows_are_copied_whole() {
+        let from: Vec<u8> = (0..600u32).map(|i| (i * 7 + 3) as u8).collect();
+        for n in 0..=530 {
+            for (f, t) in [(0, 0), (1, 3), (5, 0), (7, 9)] {
+                let mut to = vec![0xEEu8; n + t + 16];
+                // SAFETY: `n` bytes from `f` and from `t` lie in the two buffers.
+                unsafe { copy_row(from[f..].as_ptr(), to[t..].as_mut_ptr(), n) };
+                assert_eq!(to[t..t + n], from[f..f + n], "length {n}");
+                assert!(to[..t].iter().chain(&to[t + n..]).all(|&b| b == 0xEE));
+            }
+        }
+    }
+
     fn noise(len: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         (0..len)
