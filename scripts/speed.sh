@@ -15,6 +15,9 @@
 # (default effort 7, all threads). Decoders write uncompressed BMP or PPM where they can
 # (walloc, djpeg, dwebp, djxl), PNG where they cannot (avifdec).
 #
+# WALLOC=PATH times another walloc binary, such as the static musl build:
+#   WALLOC=$(bash scripts/static-build.sh | tail -n 1) bash scripts/speed.sh
+#
 # SETTLE=S waits S seconds before every timed run (hyperfine --prepare), the machine idle:
 # a command then runs as a user's single command does after a pause, not as the next of
 # a tight loop, whose memory the system has just freed and hands out again. On this
