@@ -134,8 +134,9 @@ impl Spans {
     }
 }
 
-/// The address range reserved for the heap at its first allocation (64 GiB): address space only,
-/// made usable (and charged to the process) a part at a time as the heap grows.
+/// The address range reserved for the heap at its first allocation (64 GiB; half as much
+/// as many times as needed where `ulimit -v` refuses it): address space only, made usable
+/// (and charged to the process) a part at a time as the heap grows.
 const RESERVE: usize = 64 << 30;
 
 impl talc::OomHandler for Spans {
@@ -149,13 +150,23 @@ impl talc::OomHandler for Spans {
             .max(SPAN);
         let spans = &mut talc.oom_handler;
         if spans.reserve > 0 {
-            let size = core::mem::take(&mut spans.reserve);
-            spans.grown = reserve(size).map(|start| Grown {
-                start,
-                end: start,
-                limit: start + size,
-                heap: talc::Span::empty(),
-            });
+            // Less where the address space is limited (`ulimit -v`): half as much each
+            // time, down to a span.
+            let mut size = core::mem::take(&mut spans.reserve);
+            spans.grown = loop {
+                if let Some(start) = reserve(size) {
+                    break Some(Grown {
+                        start,
+                        end: start,
+                        limit: start + size,
+                        heap: talc::Span::empty(),
+                    });
+                }
+                size /= 2;
+                if size < SPAN {
+                    break None;
+                }
+            };
         }
         if let Some(g) = spans.grown {
             let end = g.end.checked_add(need).filter(|&end| end <= g.limit);
