@@ -5,8 +5,10 @@
 //! transform's rings) faulted its memory in 4 KiB at a time, 1 340 page faults per encode
 //! against the glibc build's 119 (docs/performance.md, twentieth session). talc keeps what
 //! is freed for the next block, as glibc's heap does with [`super::tuning`]'s settings, and
-//! gets its memory here: spans of at least [`SPAN`] bytes, mapped untouched and advised for
-//! huge pages. Nothing is given back to the system: peak memory is the heap's peak.
+//! gets its memory here ([`Spans`]): from one range of address space reserved at the first
+//! allocation and made usable as the heap grows, at least [`SPAN`] bytes at a time,
+//! untouched and advised for huge pages. Nothing is given back to the system: peak memory
+//! is the heap's peak.
 //!
 //! Two things glibc did that talc alone would not:
 //! - **Zeroed blocks from fresh memory are not written.** The system hands out zeroed
@@ -15,8 +17,8 @@
 //!   zeroed block beyond that mark has only its ends cleared, where talc keeps its own words
 //!   about free memory. Clearing the transform's rings anyway wrote a megabyte per encode,
 //!   page faults included, 5.3% of its samples.
-//! - **The span's last huge page is left to small pages.** talc writes the size of the
-//!   free memory in the free memory's last word, the span's: advised, that one word
+//! - **The heap's last huge page is left to small pages.** talc writes the size of the
+//!   free memory in the free memory's last word, the heap's: advised, that one word
 //!   faulted in a whole huge page, 2 MiB cleared by the kernel for 8 bytes.
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -24,8 +26,8 @@ use std::ptr::NonNull;
 
 use crate::tuning::{HUGE_PAGE, advise};
 
-/// The smallest span mapped: an encode of a 768×512 photo fits in the first.
-pub const SPAN: usize = 64 << 20;
+/// The least the heap grows by: an encode of a 768×512 photo fits in the first.
+const SPAN: usize = 64 << 20;
 
 /// How far from a fresh zeroed block's ends it is still cleared: talc's words about free
 /// memory lie within a few words of a free gap's start and end, and a block carved from
@@ -171,10 +173,9 @@ impl talc::OomHandler for Spans {
         if let Some(g) = spans.grown {
             let end = g.end.checked_add(need).filter(|&end| end <= g.limit);
             if let Some(end) = end.filter(|&end| commit(g.end, end - g.end)) {
-                // All but the new last huge page advised (module docs), the old last one
-                // included, where talc's word has made small pages of it already.
-                let from = g.end.saturating_sub(HUGE_PAGE).max(g.start);
-                advise(from as *mut u8, end - HUGE_PAGE - from);
+                // The old last huge page advised too, though talc's word has made small
+                // pages of it already.
+                advise_but_last(g.end.saturating_sub(HUGE_PAGE).max(g.start), end);
                 let span = talc::Span::new(g.start as *mut u8, end as *mut u8);
                 // SAFETY: the range is mapped, writable, and used by nothing but talc; the
                 // old heap is the one talc returned, which the new one contains.
@@ -191,8 +192,8 @@ impl talc::OomHandler for Spans {
                 return Ok(());
             }
         }
-        let start = map_aligned(need).ok_or(())?;
-        advise(start as *mut u8, need - HUGE_PAGE);
+        let start = map(need, libc::PROT_READ | libc::PROT_WRITE, 0).ok_or(())?;
+        advise_but_last(start, start + need);
         // SAFETY: the span is mapped, writable, and used by nothing but talc.
         unsafe { talc.claim(talc::Span::from_base_size(start as *mut u8, need)) }?;
         talc.oom_handler.note(start, start + need);
@@ -217,9 +218,9 @@ fn commit(at: usize, len: usize) -> bool {
     }
 }
 
-/// Maps `size` bytes of fresh, usable memory starting on a huge page boundary.
-fn map_aligned(size: usize) -> Option<usize> {
-    map(size, libc::PROT_READ | libc::PROT_WRITE, 0)
+/// Advises huge pages for `[from, end)` but its last huge page (module docs).
+fn advise_but_last(from: usize, end: usize) {
+    advise(from as *mut u8, end - HUGE_PAGE - from);
 }
 
 /// Maps `size` bytes of fresh memory starting on a huge page boundary, with protection
@@ -253,31 +254,31 @@ fn map(size: usize, prot: libc::c_int, flags: libc::c_int) -> Option<usize> {
     }
 }
 
+/// A block from talc, and whether it is fresh ([`Spans::hand_out`]); `None` where there
+/// is no memory for it.
+///
+/// # Safety
+/// `layout` is not empty.
+unsafe fn take(talc: &mut talc::Talc<Spans>, layout: Layout) -> Option<(*mut u8, bool)> {
+    // SAFETY: the caller's promise.
+    let p = unsafe { talc.malloc(layout) }.ok()?.as_ptr();
+    Some((p, talc.oom_handler.hand_out(p as usize, layout.size())))
+}
+
 // SAFETY: every block comes from talc, which hands out each byte to one block at a time;
 // `alloc_zeroed` clears all of a block but what the system zeroed and no one has written.
 unsafe impl GlobalAlloc for SpanHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let mut talc = self.0.lock();
         // SAFETY: GlobalAlloc's callers ask for no empty block.
-        match unsafe { talc.malloc(layout) } {
-            Ok(p) => {
-                talc.oom_handler
-                    .hand_out(p.as_ptr() as usize, layout.size());
-                p.as_ptr()
-            }
-            Err(()) => core::ptr::null_mut(),
-        }
+        unsafe { take(&mut self.0.lock(), layout) }.map_or(core::ptr::null_mut(), |(p, _)| p)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let mut talc = self.0.lock();
         // SAFETY: as in `alloc`.
-        let Ok(p) = (unsafe { talc.malloc(layout) }) else {
+        let Some((p, fresh)) = (unsafe { take(&mut self.0.lock(), layout) }) else {
             return core::ptr::null_mut();
         };
-        let (p, n) = (p.as_ptr(), layout.size());
-        let fresh = talc.oom_handler.hand_out(p as usize, n);
-        drop(talc);
+        let n = layout.size();
         // SAFETY: the block is the caller's, `n` bytes from `p`.
         unsafe {
             if fresh && n > 2 * EDGE {
@@ -309,15 +310,14 @@ unsafe impl GlobalAlloc for SpanHeap {
             return p.as_ptr();
         }
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        let Ok(new) = (unsafe { talc.malloc(new_layout) }) else {
+        let Some((new, _)) = (unsafe { take(&mut talc, new_layout) }) else {
             return core::ptr::null_mut();
         };
-        talc.oom_handler.hand_out(new.as_ptr() as usize, new_size);
         // The copy without the lock: the other thread may allocate meanwhile.
         drop(talc);
-        unsafe { new.as_ptr().copy_from_nonoverlapping(ptr, layout.size()) };
+        unsafe { new.copy_from_nonoverlapping(ptr, layout.size()) };
         unsafe { self.0.lock().free(old, layout) };
-        new.as_ptr()
+        new
     }
 }
 
